@@ -1,0 +1,304 @@
+//! Reverse-mode execution: `backward` and the functional [`grad`].
+//!
+//! Nodes are visited in decreasing sequence number, a topological order of the
+//! recorded graph (every node was recorded after its inputs' nodes).
+
+use crate::tape::{set_grad_enabled, BackwardCtx, Edge, Node};
+use crate::tensor::at;
+use crate::{Element, Tensor};
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+
+/// Options of [`grad`] and [`Tensor::backward_with`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GradOptions {
+    /// Keep saved tensors so the graph can be differentiated again.
+    pub retain_graph: bool,
+    /// Record the backward pass, so the gradients are themselves differentiable.
+    /// Implies `retain_graph`.
+    pub create_graph: bool,
+    /// Return `None` for an input the outputs do not depend on, instead of an error.
+    pub allow_unused: bool,
+}
+
+impl GradOptions {
+    /// Options for a gradient that will be differentiated again.
+    pub fn create_graph() -> Self {
+        GradOptions { retain_graph: true, create_graph: true, allow_unused: false }
+    }
+}
+
+/// Why a backward pass could not run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AutogradError {
+    /// The graph was already differentiated and its saved tensors freed.
+    GraphFreed {
+        /// The op whose saved tensors are gone.
+        op: &'static str,
+        /// Where that op was called.
+        location: String,
+    },
+    /// An input of [`grad`] does not require grad.
+    InputDoesNotRequireGrad {
+        /// Its position in `inputs`.
+        index: usize,
+    },
+    /// An input of [`grad`] was not used to compute the outputs.
+    UnusedInput {
+        /// Its position in `inputs`.
+        index: usize,
+    },
+    /// An output does not require grad, so there is nothing to differentiate.
+    OutputDoesNotRequireGrad {
+        /// Its position in `outputs`.
+        index: usize,
+    },
+    /// An upstream gradient's shape differs from its output's.
+    GradShape {
+        /// The output's shape.
+        output: Vec<usize>,
+        /// The upstream gradient's shape.
+        grad: Vec<usize>,
+    },
+}
+
+impl fmt::Display for AutogradError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AutogradError::GraphFreed { op, location } => write!(
+                f,
+                "backward: trying to differentiate through the graph a second time, but the saved tensors of \
+                 `{op}` (recorded at {location}) were freed; pass retain_graph: true the first time"
+            ),
+            AutogradError::InputDoesNotRequireGrad { index } => {
+                write!(f, "grad: input {index} does not require grad")
+            }
+            AutogradError::UnusedInput { index } => write!(
+                f,
+                "grad: input {index} was not used to compute the outputs; pass allow_unused: true to get None"
+            ),
+            AutogradError::OutputDoesNotRequireGrad { index } => {
+                write!(f, "backward: output {index} does not require grad and has no grad_fn")
+            }
+            AutogradError::GradShape { output, grad } => {
+                write!(f, "backward: upstream gradient of shape {grad:?} for an output of shape {output:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AutogradError {}
+
+/// A node ordered by sequence number, for the max-heap.
+struct BySeq<E: Element>(Arc<Node<E>>);
+
+impl<E: Element> PartialEq for BySeq<E> {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.seq == o.0.seq
+    }
+}
+impl<E: Element> Eq for BySeq<E> {}
+impl<E: Element> PartialOrd for BySeq<E> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<E: Element> Ord for BySeq<E> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.seq.cmp(&o.0.seq)
+    }
+}
+
+fn add_into<E: Element>(slot: &mut Option<Tensor<E>>, g: Tensor<E>) {
+    *slot = Some(match slot.take() {
+        Some(prev) => &prev + &g,
+        None => g,
+    });
+}
+
+fn run_hooks<E: Element>(hooks: &std::sync::Mutex<Vec<crate::tape::GradHook<E>>>, mut g: Tensor<E>) -> Tensor<E> {
+    for h in hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        if let Some(new) = h(&g) {
+            g = new;
+        }
+    }
+    g
+}
+
+/// The traversal: where gradients are going and where they are collected.
+struct Pass<'a, E: Element> {
+    heap: BinaryHeap<BySeq<E>>,
+    pending: HashMap<u64, Tensor<E>>,
+    /// `None`: accumulate into leaves' `.grad()`; `Some`: collect for these targets only.
+    targets: Option<&'a [&'a Tensor<E>]>,
+    results: Vec<Option<Tensor<E>>>,
+}
+
+impl<E: Element> Pass<'_, E> {
+    fn send(&mut self, edge: &Edge<E>, g: Tensor<E>) {
+        match edge {
+            Edge::Node(n) => match self.pending.get_mut(&n.seq) {
+                Some(acc) => *acc = &*acc + &g,
+                None => {
+                    self.pending.insert(n.seq, g);
+                    self.heap.push(BySeq(n.clone()));
+                }
+            },
+            Edge::Leaf(t) => match self.targets {
+                Some(targets) => {
+                    if let Some(i) = targets.iter().position(|x| x.same(t)) {
+                        add_into(&mut self.results[i], g);
+                    }
+                }
+                None => {
+                    let g = run_hooks(&t.inner.hooks, g);
+                    add_into(&mut t.inner.grad.lock().unwrap_or_else(|e| e.into_inner()), g);
+                }
+            },
+        }
+    }
+
+    fn run(&mut self, retain: bool) -> Result<(), AutogradError> {
+        while let Some(BySeq(node)) = self.heap.pop() {
+            let g = self.pending.remove(&node.seq).expect("queued nodes have a gradient");
+            let g = run_hooks(&node.hooks, g);
+            if let Some(inner) =
+                node.retained.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|w| w.upgrade())
+            {
+                add_into(&mut inner.grad.lock().unwrap_or_else(|e| e.into_inner()), g.clone());
+            }
+            if let Some(targets) = self.targets {
+                for (i, t) in targets.iter().enumerate() {
+                    if t.inner.grad_fn.as_ref().is_some_and(|n| Arc::ptr_eq(n, &node)) {
+                        add_into(&mut self.results[i], g.clone());
+                    }
+                }
+            }
+            let grads = {
+                let mut slot = node.backward.lock().unwrap_or_else(|e| e.into_inner());
+                let ctx = BackwardCtx { node: &node };
+                let f = if retain { slot.as_ref() } else { None };
+                match f {
+                    Some(f) => f(&ctx, &g),
+                    None => match slot.take() {
+                        Some(f) => {
+                            drop(slot);
+                            f(&ctx, &g)
+                        }
+                        None => return Err(AutogradError::GraphFreed { op: node.name, location: at(node.location) }),
+                    },
+                }
+            };
+            for (edge, grad) in node.edges.iter().zip(grads) {
+                if let (Some(edge), Some(grad)) = (edge, grad) {
+                    let want: &[usize] = match edge {
+                        Edge::Node(n) => &n.shape,
+                        Edge::Leaf(t) => t.shape(),
+                    };
+                    assert_eq!(
+                        grad.shape(),
+                        want,
+                        "backward of `{}` (recorded at {}) returned a gradient of the wrong shape",
+                        node.name,
+                        at(node.location)
+                    );
+                    self.send(edge, grad);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn execute<E: Element>(
+    outputs: &[&Tensor<E>],
+    grad_outputs: Option<&[&Tensor<E>]>,
+    targets: Option<&[&Tensor<E>]>,
+    opts: GradOptions,
+) -> Result<Vec<Option<Tensor<E>>>, AutogradError> {
+    let _mode = set_grad_enabled(opts.create_graph);
+    let mut pass = Pass {
+        heap: BinaryHeap::new(),
+        pending: HashMap::new(),
+        targets,
+        results: vec![None; targets.map_or(0, |t| t.len())],
+    };
+    for (i, out) in outputs.iter().enumerate() {
+        let g = match grad_outputs {
+            Some(gs) => {
+                if gs[i].shape() != out.shape() {
+                    return Err(AutogradError::GradShape {
+                        output: out.shape().to_vec(),
+                        grad: gs[i].shape().to_vec(),
+                    });
+                }
+                gs[i].clone()
+            }
+            None => out.ones_like(),
+        };
+        let edge = out.edge().ok_or(AutogradError::OutputDoesNotRequireGrad { index: i })?;
+        pass.send(&edge, g);
+    }
+    pass.run(opts.retain_graph || opts.create_graph)?;
+    Ok(pass.results)
+}
+
+/// The gradients of `outputs` with respect to `inputs`, like `torch.autograd.grad`;
+/// `.grad()` of leaves is left untouched. `grad_outputs` (one per output, default
+/// ones) seeds the vector-Jacobian product.
+///
+/// ```
+/// use lamina_core::{grad, GradOptions, Tensor};
+/// let x = Tensor::<f64>::from_vec(vec![3.0], &[1]).requires_grad_(true);
+/// let y = &x * &x * &x;
+/// let dy = grad(&[&y], &[&x], None, GradOptions::create_graph()).unwrap();
+/// let dy = dy[0].clone().unwrap();
+/// assert_eq!(dy.to_vec(), vec![27.0]);
+/// let d2y = grad(&[&dy], &[&x], None, GradOptions::default()).unwrap();
+/// assert_eq!(d2y[0].as_ref().unwrap().to_vec(), vec![18.0]);
+/// ```
+pub fn grad<E: Element>(
+    outputs: &[&Tensor<E>],
+    inputs: &[&Tensor<E>],
+    grad_outputs: Option<&[&Tensor<E>]>,
+    opts: GradOptions,
+) -> Result<Vec<Option<Tensor<E>>>, AutogradError> {
+    if let Some(i) = inputs.iter().position(|t| !t.requires_grad()) {
+        return Err(AutogradError::InputDoesNotRequireGrad { index: i });
+    }
+    let results = execute(outputs, grad_outputs, Some(inputs), opts)?;
+    if !opts.allow_unused {
+        if let Some(i) = results.iter().position(|r| r.is_none()) {
+            return Err(AutogradError::UnusedInput { index: i });
+        }
+    }
+    Ok(results)
+}
+
+impl<E: Element> Tensor<E> {
+    /// Accumulates d(self)/d(leaf) into every leaf's `.grad()`. `self` must hold
+    /// one element (for others use [`backward_with`](Self::backward_with)).
+    /// Frees the graph's saved tensors.
+    #[track_caller]
+    pub fn backward(&self) {
+        if self.numel() != 1 {
+            panic!(
+                "backward: output of shape {:?} is not a scalar; pass an upstream gradient to backward_with at {}",
+                self.shape(),
+                at(Location::caller())
+            );
+        }
+        if let Err(e) = self.backward_with(None, GradOptions::default()) {
+            panic!("{e} (called at {})", at(Location::caller()));
+        }
+    }
+
+    /// Backward with an explicit upstream gradient (default ones) and options.
+    pub fn backward_with(&self, grad: Option<&Tensor<E>>, opts: GradOptions) -> Result<(), AutogradError> {
+        let seeds = grad.map(|g| [g]);
+        execute(&[self], seeds.as_ref().map(|s| &s[..]), None, opts).map(|_| ())
+    }
+}

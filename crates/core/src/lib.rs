@@ -1,0 +1,44 @@
+//! lamina-core: tensors, the define-by-run tape, and every differentiable
+//! primitive of lamina.
+//!
+//! A [`Tensor`] is a cheap handle on shared, strided storage. Ops on tensors
+//! that require grad are recorded; [`Tensor::backward`] and [`grad`] run them
+//! in reverse. Every backward rule is written with the same differentiable
+//! ops, so gradients of gradients work everywhere.
+//!
+//! ```
+//! use lamina_core::Tensor;
+//! let w = Tensor::<f64>::from_vec(vec![0.5, -1.0], &[2]).requires_grad_(true);
+//! let x = Tensor::<f64>::from_vec(vec![2.0, 3.0], &[2]);
+//! let loss = (&w * &x).sum().tanh();
+//! loss.backward();
+//! println!("{}", w.grad().unwrap());
+//! ```
+#![deny(missing_docs)]
+
+mod backward;
+mod display;
+mod element;
+mod gradcheck;
+mod kernels;
+mod layout;
+mod ops;
+mod rng;
+mod tape;
+mod tensor;
+mod threads;
+
+#[cfg(feature = "proptest")]
+pub mod testing;
+
+pub use backward::{grad, AutogradError, GradOptions};
+pub use element::Element;
+pub use gradcheck::{
+    gradcheck, gradcheck_outputs, gradcheck_with, gradgradcheck, gradgradcheck_with, GradcheckFailure, GradcheckOptions,
+};
+pub use layout::{broadcast_shapes, Layout, Shape};
+pub use ops::{IndexTensor, Mask};
+pub use rng::{default_generator_state, manual_seed, set_default_generator_state, with_default_generator, Generator};
+pub use tape::{is_grad_enabled, no_grad, no_grad_guard, set_grad_enabled, BackwardCtx, GradModeGuard, Grads};
+pub use tensor::Tensor;
+pub use threads::{num_threads, set_num_threads};

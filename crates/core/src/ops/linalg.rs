@@ -1,0 +1,159 @@
+//! Matrix products through matrixmultiply's strided GEMM: transposed operands
+//! are passed by strides, never copied.
+
+use crate::layout::{broadcast_shapes, walk};
+use crate::tensor::at;
+use crate::threads::{install, num_threads};
+use crate::{Element, Tensor};
+use rayon::prelude::*;
+use smallvec::smallvec;
+use std::panic::Location;
+
+/// Below this many multiply-adds a product runs on one thread.
+const PAR_FLOPS: usize = 1 << 18;
+
+/// `a @ b` for `a: [..., m, k]`, `b: [..., k, n]` with broadcast batch dims (unrecorded).
+#[track_caller]
+fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
+    let (ra, rb) = (a.ndim(), b.ndim());
+    let (m, k, k2, n) = (a.shape()[ra - 2], a.shape()[ra - 1], b.shape()[rb - 2], b.shape()[rb - 1]);
+    let batch = broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2]);
+    let Some(batch) = batch.filter(|_| k == k2) else {
+        panic!("matmul: shapes {:?} and {:?} are not aligned at {}", a.shape(), b.shape(), at(Location::caller()));
+    };
+    let mut out_shape: Vec<usize> = batch.to_vec();
+    out_shape.extend([m, n]);
+    let nb: usize = batch.iter().product();
+    let mut out = vec![E::zero(); nb * m * n];
+    if m * n > 0 {
+        let mut full_a: Vec<usize> = batch.to_vec();
+        full_a.extend([m, k]);
+        let mut full_b: Vec<usize> = batch.to_vec();
+        full_b.extend([k, n]);
+        let la = a.layout().broadcast_to(&full_a).expect("batch broadcast");
+        let lb = b.layout().broadcast_to(&full_b).expect("batch broadcast");
+        // Offsets of each batch's matrices.
+        let mut offs = Vec::with_capacity(nb);
+        let (sa, sb) = (&la.strides()[..batch.len()], &lb.strides()[..batch.len()]);
+        walk(&batch, [sa, sb], [la.offset(), lb.offset()], 0..nb, |[i, j]| offs.push((i, j)));
+        let nbd = batch.len();
+        let (rsa, csa) = (la.strides()[nbd] as isize, la.strides()[nbd + 1] as isize);
+        let (rsb, csb) = (lb.strides()[nbd] as isize, lb.strides()[nbd + 1] as isize);
+        a.with_data(|da, _| {
+            b.with_data(|db, _| {
+                // One GEMM on rows `r0..r0 + rows` of batch `bi`, into `c`.
+                let gemm = |bi: usize, r0: usize, rows: usize, c: &mut [E]| {
+                    let (oa, ob) = offs[bi];
+                    // SAFETY: `oa + r0*rsa` and the strides stay inside `da`
+                    // because the layouts were built from valid views of that
+                    // storage; `c` is an exclusive chunk of `rows x n`
+                    // elements, disjoint from the inputs (a fresh buffer).
+                    unsafe {
+                        E::gemm(
+                            rows,
+                            k,
+                            n,
+                            E::one(),
+                            da.as_ptr().add(oa + r0 * rsa as usize),
+                            rsa,
+                            csa,
+                            db.as_ptr().add(ob),
+                            rsb,
+                            csb,
+                            E::zero(),
+                            c.as_mut_ptr(),
+                            n as isize,
+                            1,
+                        )
+                    }
+                };
+                let threads = num_threads();
+                if threads == 1 || nb * m * n * k < PAR_FLOPS {
+                    for (bi, c) in out.chunks_mut(m * n).enumerate() {
+                        gemm(bi, 0, m, c);
+                    }
+                } else if nb >= threads {
+                    install(|| out.par_chunks_mut(m * n).enumerate().for_each(|(bi, c)| gemm(bi, 0, m, c)));
+                } else {
+                    // Few large products: split each one's rows across threads.
+                    let rows = m.div_ceil(threads).max(16);
+                    install(|| {
+                        out.par_chunks_mut(m * n).enumerate().for_each(|(bi, cb)| {
+                            cb.par_chunks_mut(rows * n)
+                                .enumerate()
+                                .for_each(|(ri, c)| gemm(bi, ri * rows, c.len() / n, c))
+                        })
+                    });
+                }
+            })
+        });
+    }
+    Tensor::from_vec(out, &out_shape)
+}
+
+impl<E: Element> Tensor<E> {
+    /// Matrix product with `torch.matmul`'s rules: 1-d operands are promoted
+    /// (and the added dimension removed), batch dimensions broadcast.
+    /// d/da = g bᵀ, d/db = aᵀ g, each summed over broadcast batch dims.
+    #[track_caller]
+    pub fn matmul(&self, rhs: &Tensor<E>) -> Tensor<E> {
+        if self.ndim() == 0 || rhs.ndim() == 0 {
+            panic!(
+                "matmul: both operands need at least 1 dim, got {:?} and {:?} at {}",
+                self.shape(),
+                rhs.shape(),
+                at(Location::caller())
+            );
+        }
+        let a = if self.ndim() == 1 { self.unsqueeze(0) } else { self.clone() };
+        let b = if rhs.ndim() == 1 { rhs.unsqueeze(1) } else { rhs.clone() };
+        let mut out = a.mm_nd(&b);
+        if rhs.ndim() == 1 {
+            out = out.squeeze(-1);
+        }
+        if self.ndim() == 1 {
+            out = out.squeeze(if rhs.ndim() == 1 { -1 } else { -2 });
+        }
+        out
+    }
+
+    /// `a @ b` for operands of at least 2 dims.
+    #[track_caller]
+    fn mm_nd(&self, rhs: &Tensor<E>) -> Tensor<E> {
+        let (a, b) = (self.clone(), rhs.clone());
+        batched_gemm(self, rhs).record("matmul", &[self, rhs], move |c, g| {
+            smallvec![
+                c.needs(0).then(|| g.mm_nd(&b.transpose(-1, -2)).sum_to(a.shape())),
+                c.needs(1).then(|| a.transpose(-1, -2).mm_nd(g).sum_to(b.shape()))
+            ]
+        })
+    }
+
+    /// Batched matrix product of two 3-d tensors `[b, m, k] @ [b, k, n]`.
+    #[track_caller]
+    pub fn bmm(&self, rhs: &Tensor<E>) -> Tensor<E> {
+        if self.ndim() != 3 || rhs.ndim() != 3 || self.shape()[0] != rhs.shape()[0] {
+            panic!(
+                "bmm: expects [b, m, k] and [b, k, n], got {:?} and {:?} at {}",
+                self.shape(),
+                rhs.shape(),
+                at(Location::caller())
+            );
+        }
+        self.mm_nd(rhs)
+    }
+
+    /// Outer product of two 1-d tensors.
+    #[track_caller]
+    pub fn outer(&self, rhs: &Tensor<E>) -> Tensor<E> {
+        if self.ndim() != 1 || rhs.ndim() != 1 {
+            panic!(
+                "outer: expects two 1-d tensors, got {:?} and {:?} at {}",
+                self.shape(),
+                rhs.shape(),
+                at(Location::caller())
+            );
+        }
+        self.unsqueeze(1).mul(&rhs.unsqueeze(0))
+    }
+}

@@ -1,0 +1,223 @@
+//! The tape: nodes recorded by ops, grad mode, and gradient hooks.
+//!
+//! An op that runs on a tensor requiring grad records a [`Node`]: its name, a
+//! sequence number, one edge per input (to the input's node, or to the leaf it
+//! accumulates into), and a backward closure holding its saved tensors. The
+//! backward closure is written with the same differentiable ops as the forward,
+//! so with `create_graph` the backward pass is itself recorded.
+
+use crate::layout::Shape;
+use crate::tensor::{at, Inner};
+use crate::{Element, Tensor};
+use smallvec::SmallVec;
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+/// Gradients a backward rule returns, one per input (`None`: no gradient).
+pub type Grads<E> = SmallVec<[Option<Tensor<E>>; 2]>;
+
+/// A backward rule: the context and the gradient of the op's output in,
+/// one gradient per input out.
+pub(crate) type BackwardFn<E> = Box<dyn Fn(&BackwardCtx<'_, E>, &Tensor<E>) -> Grads<E> + Send + Sync>;
+
+/// A gradient hook: sees a gradient and may replace it.
+pub(crate) type GradHook<E> = Box<dyn Fn(&Tensor<E>) -> Option<Tensor<E>> + Send + Sync>;
+
+pub(crate) enum Edge<E: Element> {
+    /// The input was produced by this node.
+    Node(Arc<Node<E>>),
+    /// The input is a leaf that collects a gradient.
+    Leaf(Tensor<E>),
+}
+
+/// One recorded op.
+pub(crate) struct Node<E: Element> {
+    pub(crate) seq: u64,
+    pub(crate) name: &'static str,
+    pub(crate) location: &'static Location<'static>,
+    /// Shape of the op's output: the shape its incoming gradient must have.
+    pub(crate) shape: Shape,
+    pub(crate) edges: SmallVec<[Option<Edge<E>>; 2]>,
+    /// Taken (freeing the saved tensors) once run, unless the graph is retained.
+    pub(crate) backward: Mutex<Option<BackwardFn<E>>>,
+    pub(crate) hooks: Mutex<Vec<GradHook<E>>>,
+    /// The output tensor, when it keeps its gradient (`retain_grad`); weak, so
+    /// the node does not keep its own output alive.
+    pub(crate) retained: Mutex<Option<Weak<Inner<E>>>>,
+}
+
+impl<E: Element> Drop for Node<E> {
+    /// Frees a chain of nodes iteratively, so a graph thousands of ops deep
+    /// cannot overflow the stack.
+    fn drop(&mut self) {
+        self.backward.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let mut stack: Vec<Arc<Node<E>>> = Vec::new();
+        let push_edges = |edges: &mut SmallVec<[Option<Edge<E>>; 2]>, stack: &mut Vec<Arc<Node<E>>>| {
+            for e in edges.drain(..) {
+                if let Some(Edge::Node(n)) = e {
+                    stack.push(n);
+                }
+            }
+        };
+        push_edges(&mut self.edges, &mut stack);
+        while let Some(n) = stack.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(n) {
+                node.backward.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+                push_edges(&mut node.edges, &mut stack);
+            }
+        }
+    }
+}
+
+/// What a backward rule can ask about the op it differentiates.
+pub struct BackwardCtx<'a, E: Element> {
+    pub(crate) node: &'a Arc<Node<E>>,
+}
+
+impl<E: Element> BackwardCtx<'_, E> {
+    /// Whether input `i` needs a gradient (skip computing it otherwise).
+    pub fn needs(&self, i: usize) -> bool {
+        self.node.edges.get(i).is_some_and(|e| e.is_some())
+    }
+
+    /// Re-attaches the op's own saved output (saved detached, to avoid a
+    /// cycle) to this node, so a backward that uses the output is itself
+    /// differentiable under `create_graph`.
+    pub fn output(&self, saved: &Tensor<E>) -> Tensor<E> {
+        if is_grad_enabled() {
+            let mut t = saved.detach();
+            Arc::get_mut(&mut t.inner).expect("fresh handle").grad_fn = Some(self.node.clone());
+            t
+        } else {
+            saved.clone()
+        }
+    }
+}
+
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Whether ops on this thread are recorded.
+pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+/// Restores the previous grad mode when dropped. Not `Send`: grad mode is per thread.
+#[must_use = "grad mode is restored when the guard is dropped"]
+pub struct GradModeGuard {
+    prev: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for GradModeGuard {
+    fn drop(&mut self) {
+        GRAD_ENABLED.with(|g| g.set(self.prev));
+    }
+}
+
+/// Turns recording on or off on this thread until the guard is dropped.
+pub fn set_grad_enabled(on: bool) -> GradModeGuard {
+    let prev = GRAD_ENABLED.with(|g| g.replace(on));
+    GradModeGuard { prev, _not_send: PhantomData }
+}
+
+/// A guard under which nothing is recorded and nothing is saved.
+///
+/// ```
+/// use lamina_core::{no_grad_guard, Tensor};
+/// let w = Tensor::<f32>::ones(&[2]).requires_grad_(true);
+/// let _g = no_grad_guard();
+/// assert!(!(&w * 2.0).requires_grad());
+/// ```
+pub fn no_grad_guard() -> GradModeGuard {
+    set_grad_enabled(false)
+}
+
+/// Runs `f` with recording off.
+///
+/// ```
+/// use lamina_core::{no_grad, Tensor};
+/// let w = Tensor::<f32>::ones(&[2]).requires_grad_(true);
+/// assert!(!no_grad(|| w.exp()).requires_grad());
+/// ```
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    let _g = no_grad_guard();
+    f()
+}
+
+impl<E: Element> Tensor<E> {
+    /// The edge by which a gradient reaches this tensor, if one should.
+    pub(crate) fn edge(&self) -> Option<Edge<E>> {
+        match &self.inner.grad_fn {
+            Some(n) => Some(Edge::Node(n.clone())),
+            None if self.requires_grad() => Some(Edge::Leaf(self.clone())),
+            None => None,
+        }
+    }
+
+    /// Records `self` (a fresh, unrecorded result) as the output of op `name`
+    /// applied to `inputs`, with `backward` as its derivative rule. Records
+    /// nothing when grad mode is off or no input requires grad.
+    #[track_caller]
+    pub(crate) fn record(
+        mut self,
+        name: &'static str,
+        inputs: &[&Tensor<E>],
+        backward: impl Fn(&BackwardCtx<'_, E>, &Tensor<E>) -> Grads<E> + Send + Sync + 'static,
+    ) -> Tensor<E> {
+        if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+            return self;
+        }
+        let node = Node {
+            seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
+            name,
+            location: Location::caller(),
+            shape: self.shape().into(),
+            edges: inputs.iter().map(|t| t.edge()).collect(),
+            backward: Mutex::new(Some(Box::new(backward))),
+            hooks: Mutex::new(Vec::new()),
+            retained: Mutex::new(None),
+        };
+        let inner = Arc::get_mut(&mut self.inner).expect("record: output must be a fresh tensor");
+        inner.grad_fn = Some(Arc::new(node));
+        self
+    }
+
+    /// Registers a hook that sees this tensor's gradient during backward and
+    /// may replace it (return `Some(new)`), like `Tensor.register_hook`.
+    ///
+    /// ```
+    /// use lamina_core::Tensor;
+    /// let x = Tensor::<f64>::ones(&[2]).requires_grad_(true);
+    /// x.register_hook(|g| Some(g * 10.0));
+    /// x.sum().backward();
+    /// assert_eq!(x.grad().unwrap().to_vec(), vec![10.0, 10.0]);
+    /// ```
+    #[track_caller]
+    pub fn register_hook(&self, hook: impl Fn(&Tensor<E>) -> Option<Tensor<E>> + Send + Sync + 'static) {
+        let hooks = match &self.inner.grad_fn {
+            Some(node) => &node.hooks,
+            None if self.requires_grad() => &self.inner.hooks,
+            None => panic!(
+                "register_hook: tensor of shape {:?} does not require grad at {}",
+                self.shape(),
+                at(Location::caller())
+            ),
+        };
+        hooks.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(hook));
+    }
+
+    /// Keeps the gradient of a non-leaf tensor in `.grad()` after backward.
+    /// As in PyTorch, it stores the gradient after every hook has run.
+    pub fn retain_grad(&self) {
+        if let Some(node) = &self.inner.grad_fn {
+            *node.retained.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::downgrade(&self.inner));
+        }
+    }
+}
