@@ -4,10 +4,14 @@
 
 mod binary;
 mod compare;
+mod conv;
 mod index;
 mod linalg;
+mod nn;
+mod pool;
 mod reduce;
 mod shape;
+mod softmax;
 mod unary;
 
 pub use compare::Mask;
