@@ -1,0 +1,1 @@
+//! softmax, log_softmax and the fused cross-entropy core.
