@@ -7,7 +7,7 @@ use serde_json::Value;
 
 type Args<'a> = (&'a [Val], &'a Value, &'a Value);
 
-fn float<'a>(inputs: &'a [Val], i: usize) -> Result<&'a Tensor<f64>, String> {
+fn float(inputs: &[Val], i: usize) -> Result<&Tensor<f64>, String> {
     inputs.get(i).ok_or_else(|| format!("missing input {i}"))?.float()
 }
 
