@@ -3,7 +3,9 @@
 //! Nodes are visited in decreasing sequence number, a topological order of the
 //! recorded graph (every node was recorded after its inputs' nodes).
 
-use crate::tape::{set_grad_enabled, BackwardCtx, Edge, Node};
+use crate::tape::{
+    first_non_finite, is_anomaly_enabled, set_anomaly_enabled, set_grad_enabled, BackwardCtx, Edge, Node,
+};
 use crate::tensor::at;
 use crate::{Element, Tensor};
 use std::cmp::Ordering;
@@ -56,6 +58,19 @@ pub enum AutogradError {
         /// Its position in `outputs`.
         index: usize,
     },
+    /// Anomaly mode found a NaN or infinity in a gradient computed by backward.
+    Anomaly {
+        /// The op whose backward rule produced it.
+        op: &'static str,
+        /// Where that op was called.
+        location: String,
+        /// The shapes of the op's inputs.
+        input_shapes: Vec<Vec<usize>>,
+        /// Which input's gradient is not finite.
+        input: usize,
+        /// The offending value, printed.
+        value: String,
+    },
     /// An upstream gradient's shape differs from its output's.
     GradShape {
         /// The output's shape.
@@ -83,6 +98,11 @@ impl fmt::Display for AutogradError {
             AutogradError::OutputDoesNotRequireGrad { index } => {
                 write!(f, "backward: output {index} does not require grad and has no grad_fn")
             }
+            AutogradError::Anomaly { op, location, input_shapes, input, value } => write!(
+                f,
+                "anomaly: backward of `{op}` (inputs of shapes {input_shapes:?}, recorded at {location}) \
+                 produced {value} in the gradient of input {input}"
+            ),
             AutogradError::GradShape { output, grad } => {
                 write!(f, "backward: upstream gradient of shape {grad:?} for an output of shape {output:?}")
             }
@@ -177,7 +197,10 @@ impl<E: Element> Pass<'_, E> {
                     }
                 }
             }
+            let anomaly = is_anomaly_enabled();
             let grads = {
+                // Ops inside a backward rule are judged by the rule's result below.
+                let _quiet = set_anomaly_enabled(false);
                 let mut slot = node.backward.lock().unwrap_or_else(|e| e.into_inner());
                 let ctx = BackwardCtx { node: &node };
                 let f = if retain { slot.as_ref() } else { None };
@@ -192,15 +215,14 @@ impl<E: Element> Pass<'_, E> {
                     },
                 }
             };
+            if anomaly {
+                check_gradients(&node, &grads)?;
+            }
             for (edge, grad) in node.edges.iter().zip(grads) {
                 if let (Some(edge), Some(grad)) = (edge, grad) {
-                    let want: &[usize] = match edge {
-                        Edge::Node(n) => &n.shape,
-                        Edge::Leaf(t) => t.shape(),
-                    };
                     assert_eq!(
                         grad.shape(),
-                        want,
+                        edge_shape(edge),
                         "backward of `{}` (recorded at {}) returned a gradient of the wrong shape",
                         node.name,
                         at(node.location)
@@ -211,6 +233,34 @@ impl<E: Element> Pass<'_, E> {
         }
         Ok(())
     }
+}
+
+/// The shape of the tensor an edge leads to.
+fn edge_shape<E: Element>(edge: &Edge<E>) -> &[usize] {
+    match edge {
+        Edge::Node(n) => &n.shape,
+        Edge::Leaf(t) => t.shape(),
+    }
+}
+
+/// The anomaly-mode check of one backward rule's results.
+fn check_gradients<E: Element>(node: &Node<E>, grads: &[Option<Tensor<E>>]) -> Result<(), AutogradError> {
+    for (input, g) in grads.iter().enumerate() {
+        if let Some(v) = g.as_ref().and_then(first_non_finite) {
+            return Err(AutogradError::Anomaly {
+                op: node.name,
+                location: at(node.location),
+                input_shapes: match &node.input_shapes {
+                    Some(shapes) => shapes.iter().map(|s| s.to_vec()).collect(),
+                    // Recorded outside anomaly mode: the shapes the edges know.
+                    None => node.edges.iter().flatten().map(|e| edge_shape(e).to_vec()).collect(),
+                },
+                input,
+                value: v.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn execute<E: Element>(

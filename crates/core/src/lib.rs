@@ -19,6 +19,7 @@
 mod backward;
 mod display;
 mod element;
+mod function;
 mod gradcheck;
 mod kernels;
 mod layout;
@@ -33,12 +34,16 @@ pub mod testing;
 
 pub use backward::{grad, AutogradError, GradOptions};
 pub use element::Element;
+pub use function::{Function, FunctionCtx};
 pub use gradcheck::{
     gradcheck, gradcheck_outputs, gradcheck_with, gradgradcheck, gradgradcheck_with, GradcheckFailure, GradcheckOptions,
 };
 pub use layout::{broadcast_shapes, Layout, Shape};
 pub use ops::{IndexTensor, Mask};
 pub use rng::{default_generator_state, manual_seed, set_default_generator_state, with_default_generator, Generator};
-pub use tape::{is_grad_enabled, no_grad, no_grad_guard, set_grad_enabled, BackwardCtx, GradModeGuard, Grads};
+pub use tape::{
+    detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad, no_grad_guard, set_anomaly_enabled, set_grad_enabled,
+    AnomalyGuard, BackwardCtx, GradModeGuard, Grads,
+};
 pub use tensor::Tensor;
 pub use threads::{num_threads, set_num_threads};

@@ -47,6 +47,8 @@ pub(crate) struct Node<E: Element> {
     /// The output tensor, when it keeps its gradient (`retain_grad`); weak, so
     /// the node does not keep its own output alive.
     pub(crate) retained: Mutex<Option<Weak<Inner<E>>>>,
+    /// The inputs' shapes, kept only for nodes recorded in anomaly mode.
+    pub(crate) input_shapes: Option<Box<[Shape]>>,
 }
 
 impl<E: Element> Drop for Node<E> {
@@ -101,6 +103,53 @@ static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+    static ANOMALY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether anomaly mode is on for this thread.
+pub fn is_anomaly_enabled() -> bool {
+    ANOMALY.with(|a| a.get())
+}
+
+/// Restores the previous anomaly mode when dropped.
+#[must_use = "anomaly mode is restored when the guard is dropped"]
+pub struct AnomalyGuard {
+    prev: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for AnomalyGuard {
+    fn drop(&mut self) {
+        ANOMALY.with(|a| a.set(self.prev));
+    }
+}
+
+/// Turns anomaly mode on or off on this thread until the guard is dropped.
+///
+/// In anomaly mode every op checks its output, and every backward rule its
+/// gradients, for NaN and infinity, and reports the first offender with its
+/// name, its inputs' shapes and the caller's line. Off by default: when off it
+/// costs one thread-local read per op.
+pub fn set_anomaly_enabled(on: bool) -> AnomalyGuard {
+    let prev = ANOMALY.with(|a| a.replace(on));
+    AnomalyGuard { prev, _not_send: PhantomData }
+}
+
+/// Runs `f` in anomaly mode.
+///
+/// ```should_panic
+/// use lamina_core::{detect_anomaly, Tensor};
+/// let x = Tensor::<f64>::zeros(&[2]);
+/// detect_anomaly(|| x.log()); // panics: "anomaly: `log` produced -inf ..."
+/// ```
+pub fn detect_anomaly<R>(f: impl FnOnce() -> R) -> R {
+    let _g = set_anomaly_enabled(true);
+    f()
+}
+
+/// The first non-finite value of `t`, if any.
+pub(crate) fn first_non_finite<E: Element>(t: &Tensor<E>) -> Option<E> {
+    t.to_vec().into_iter().find(|v| !v.is_finite())
 }
 
 /// Whether ops on this thread are recorded.
@@ -171,6 +220,13 @@ impl<E: Element> Tensor<E> {
         inputs: &[&Tensor<E>],
         backward: impl Fn(&BackwardCtx<'_, E>, &Tensor<E>) -> Grads<E> + Send + Sync + 'static,
     ) -> Tensor<E> {
+        let anomaly = is_anomaly_enabled();
+        if anomaly {
+            if let Some(v) = first_non_finite(&self) {
+                let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
+                panic!("anomaly: `{name}` produced {v} (inputs of shapes {shapes:?}) at {}", at(Location::caller()));
+            }
+        }
         if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
             return self;
         }
@@ -183,6 +239,7 @@ impl<E: Element> Tensor<E> {
             backward: Mutex::new(Some(Box::new(backward))),
             hooks: Mutex::new(Vec::new()),
             retained: Mutex::new(None),
+            input_shapes: anomaly.then(|| inputs.iter().map(|t| t.shape().into()).collect()),
         };
         let inner = Arc::get_mut(&mut self.inner).expect("record: output must be a fresh tensor");
         inner.grad_fn = Some(Arc::new(node));
