@@ -42,7 +42,7 @@ impl Function<f64> for Broken {
     }
     fn backward(&self, _: &FunctionCtx<'_, f64>, g: &Tensor<f64>) -> Vec<Option<Tensor<f64>>> {
         let zeros = g.zeros_like();
-        vec![Some(if self.zero_over_zero { &zeros / &zeros } else { g * &zeros.log() })]
+        vec![Some(if self.zero_over_zero { &zeros / &g.zeros_like() } else { g * &zeros.log() })]
     }
 }
 
