@@ -128,7 +128,7 @@ impl<E: Element> Sequential<E> {
     }
 
     /// Appends a layer (builder style).
-    pub fn add(mut self, layer: impl Forward<E> + 'static) -> Self {
+    pub fn append(mut self, layer: impl Forward<E> + 'static) -> Self {
         self.layers.push(Box::new(layer));
         self
     }

@@ -108,7 +108,7 @@ fn load_state_dict_copies_values_and_rejects_mismatches_listing_all() {
 
 #[test]
 fn train_and_eval_reach_every_submodule() {
-    let outer = Sequential::<f64>::new().add(block()).add(Affine::new(2, 2, true));
+    let outer = Sequential::<f64>::new().append(block()).append(Affine::new(2, 2, true));
     outer.eval();
     let mut flags = vec![];
     outer.visit(&mut |_, p| {
@@ -172,7 +172,7 @@ fn residual_adds_the_skip_connection() {
 
 #[test]
 fn models_print_as_a_tree_with_parameter_counts() {
-    let s = Sequential::<f64>::new().add(block()).add(Affine::new(2, 2, true)).to_string();
+    let s = Sequential::<f64>::new().append(block()).append(Affine::new(2, 2, true)).to_string();
     assert!(s.starts_with("Sequential(\n  (0): Block(\n    (first): Affine()\n    (rest): ModuleList(\n"), "{s}");
     assert!(s.ends_with("  (1): Affine()\n)\n[48 parameters]"), "{s}");
 }
