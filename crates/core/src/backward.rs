@@ -4,12 +4,13 @@
 //! recorded graph (every node was recorded after its inputs' nodes).
 
 use crate::tape::{
-    first_non_finite, is_anomaly_enabled, set_anomaly_enabled, set_grad_enabled, BackwardCtx, Edge, Node,
+    first_non_finite, is_anomaly_enabled, is_grad_enabled, set_anomaly_enabled, set_grad_enabled, BackwardCtx, Edge,
+    Node,
 };
 use crate::tensor::at;
 use crate::{Element, Tensor};
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
@@ -132,8 +133,22 @@ impl<E: Element> Ord for BySeq<E> {
     }
 }
 
+/// Adds `g` to an accumulated gradient. Outside a recorded backward, an
+/// accumulator no one else holds is updated in place (no allocation).
 fn add_into<E: Element>(slot: &mut Option<Tensor<E>>, g: Tensor<E>) {
     *slot = Some(match slot.take() {
+        Some(prev) if !is_grad_enabled() && prev.is_exclusive() && prev.shape() == g.shape() => {
+            g.with_data(|gd, gl| {
+                prev.with_data_mut(|d| {
+                    let mut i = 0;
+                    gl.for_each_offset(|o| {
+                        d[i] = d[i] + gd[o];
+                        i += 1;
+                    });
+                })
+            });
+            prev
+        }
         Some(prev) => &prev + &g,
         None => g,
     });
@@ -151,7 +166,6 @@ fn run_hooks<E: Element>(hooks: &std::sync::Mutex<Vec<crate::tape::GradHook<E>>>
 /// The traversal: where gradients are going and where they are collected.
 struct Pass<'a, E: Element> {
     heap: BinaryHeap<BySeq<E>>,
-    pending: HashMap<u64, Tensor<E>>,
     /// `None`: accumulate into leaves' `.grad()`; `Some`: collect for these targets only.
     targets: Option<&'a [&'a Tensor<E>]>,
     results: Vec<Option<Tensor<E>>>,
@@ -160,13 +174,13 @@ struct Pass<'a, E: Element> {
 impl<E: Element> Pass<'_, E> {
     fn send(&mut self, edge: &Edge<E>, g: Tensor<E>) {
         match edge {
-            Edge::Node(n) => match self.pending.get_mut(&n.seq) {
-                Some(acc) => *acc = &*acc + &g,
-                None => {
-                    self.pending.insert(n.seq, g);
+            Edge::Node(n) => {
+                let mut pending = n.pending.lock().unwrap_or_else(|e| e.into_inner());
+                if pending.is_none() {
                     self.heap.push(BySeq(n.clone()));
                 }
-            },
+                add_into(&mut pending, g);
+            }
             Edge::Leaf(t) => match self.targets {
                 Some(targets) => {
                     if let Some(i) = targets.iter().position(|x| x.same(t)) {
@@ -183,7 +197,8 @@ impl<E: Element> Pass<'_, E> {
 
     fn run(&mut self, retain: bool) -> Result<(), AutogradError> {
         while let Some(BySeq(node)) = self.heap.pop() {
-            let g = self.pending.remove(&node.seq).expect("queued nodes have a gradient");
+            let g =
+                node.pending.lock().unwrap_or_else(|e| e.into_inner()).take().expect("queued nodes have a gradient");
             let g = run_hooks(&node.hooks, g);
             if let Some(inner) =
                 node.retained.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|w| w.upgrade())
@@ -270,12 +285,7 @@ fn execute<E: Element>(
     opts: GradOptions,
 ) -> Result<Vec<Option<Tensor<E>>>, AutogradError> {
     let _mode = set_grad_enabled(opts.create_graph);
-    let mut pass = Pass {
-        heap: BinaryHeap::new(),
-        pending: HashMap::new(),
-        targets,
-        results: vec![None; targets.map_or(0, |t| t.len())],
-    };
+    let mut pass = Pass { heap: BinaryHeap::new(), targets, results: vec![None; targets.map_or(0, |t| t.len())] };
     for (i, out) in outputs.iter().enumerate() {
         let g = match grad_outputs {
             Some(gs) => {

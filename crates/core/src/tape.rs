@@ -49,6 +49,8 @@ pub(crate) struct Node<E: Element> {
     pub(crate) retained: Mutex<Option<Weak<Inner<E>>>>,
     /// The inputs' shapes, kept only for nodes recorded in anomaly mode.
     pub(crate) input_shapes: Option<Box<[Shape]>>,
+    /// The gradient accumulated for this node's output during a backward pass.
+    pub(crate) pending: Mutex<Option<Tensor<E>>>,
 }
 
 impl<E: Element> Drop for Node<E> {
@@ -240,6 +242,7 @@ impl<E: Element> Tensor<E> {
             hooks: Mutex::new(Vec::new()),
             retained: Mutex::new(None),
             input_shapes: anomaly.then(|| inputs.iter().map(|t| t.shape().into()).collect()),
+            pending: Mutex::new(None),
         };
         let inner = Arc::get_mut(&mut self.inner).expect("record: output must be a fresh tensor");
         inner.grad_fn = Some(Arc::new(node));

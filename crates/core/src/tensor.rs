@@ -272,6 +272,12 @@ impl<E: Element> Tensor<E> {
         Arc::ptr_eq(&self.inner.storage, &other.inner.storage)
     }
 
+    /// Whether this handle is the only reference to its tensor and storage
+    /// (so writing in place cannot be observed elsewhere).
+    pub(crate) fn is_exclusive(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1 && Arc::strong_count(&self.inner.storage) == 1 && self.is_contiguous()
+    }
+
     /// Whether two handles are the same tensor (same autograd identity).
     pub fn same(&self, other: &Tensor<E>) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
