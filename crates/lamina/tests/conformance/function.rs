@@ -1,13 +1,13 @@
 //! `function` cases: a `torch` / `torch.nn.functional` call on the inputs,
 //! optionally followed by `then` steps; outputs and input gradients compared.
 
-use crate::support::{check, check_val, ints, val, Outcome, Tol, Val};
+use crate::support::{check, check_val, ints, tensor_as, val_as, Outcome, Tol, Val};
 use lamina::prelude::*;
 use serde_json::Value;
 
-type Args<'a> = (&'a [Val], &'a Value, &'a Value);
+type Args<'a, E> = (&'a [Val<E>], &'a Value, &'a Value);
 
-fn float(inputs: &[Val], i: usize) -> Result<&Tensor<f64>, String> {
+fn float<E: Element>(inputs: &[Val<E>], i: usize) -> Result<&Tensor<E>, String> {
     inputs.get(i).ok_or_else(|| format!("missing input {i}"))?.float()
 }
 
@@ -16,10 +16,10 @@ fn dim(config: &Value, key: &str) -> Result<isize, String> {
 }
 
 /// Runs one function call: `(inputs, config, forward_kwargs)` to outputs.
-fn call(name: &str, (inputs, config, _kwargs): Args<'_>) -> Result<Vec<Val>, String> {
+fn call<E: Element>(name: &str, (inputs, config, _kwargs): Args<'_, E>) -> Result<Vec<Val<E>>, String> {
     let x = || float(inputs, 0);
     let y = || float(inputs, 1);
-    let one = |t: Tensor<f64>| Ok(vec![Val::F(t)]);
+    let one = |t: Tensor<E>| Ok(vec![Val::F(t)]);
     match name {
         "exp" => one(x()?.exp()),
         "log" => one(x()?.log()),
@@ -37,15 +37,22 @@ fn call(name: &str, (inputs, config, _kwargs): Args<'_>) -> Result<Vec<Val>, Str
     }
 }
 
-/// Runs a `function` case.
+/// Runs a `function` case in f64, and again in f32 where the case allows it.
 pub fn run(case: &Value) -> Outcome {
-    let tol = Tol::of(case);
-    let inputs: Vec<Val> = case["inputs"]
+    run_as::<f64>(case, Tol::of(case))?;
+    if case["f32_ok"].as_bool() == Some(true) {
+        run_as::<f32>(case, Tol::F32).map_err(|e| format!("f32: {e}"))?;
+    }
+    Ok(())
+}
+
+fn run_as<E: Element>(case: &Value, tol: Tol) -> Outcome {
+    let inputs: Vec<Val<E>> = case["inputs"]
         .as_array()
         .ok_or("case without inputs")?
         .iter()
         .map(|v| {
-            Ok(match val(v)? {
+            Ok(match val_as::<E>(v)? {
                 Val::F(t) => Val::F(t.requires_grad_(true)),
                 other => other,
             })
@@ -70,15 +77,15 @@ pub fn run(case: &Value) -> Outcome {
     for (o, g) in outputs.iter().zip(case["grad_outputs"].as_array().ok_or("case without grad_outputs")?) {
         if !g.is_null() {
             outs.push(o.float()?.clone());
-            seeds.push(crate::support::tensor(g)?);
+            seeds.push(tensor_as::<E>(g)?);
         }
     }
-    let leaves: Vec<&Tensor<f64>> = inputs.iter().filter_map(|v| v.float().ok()).collect();
+    let leaves: Vec<&Tensor<E>> = inputs.iter().filter_map(|v| v.float().ok()).collect();
     if outs.is_empty() || leaves.is_empty() {
         return Ok(());
     }
-    let out_refs: Vec<&Tensor<f64>> = outs.iter().collect();
-    let seed_refs: Vec<&Tensor<f64>> = seeds.iter().collect();
+    let out_refs: Vec<&Tensor<E>> = outs.iter().collect();
+    let seed_refs: Vec<&Tensor<E>> = seeds.iter().collect();
     let grads = grad(&out_refs, &leaves, Some(&seed_refs), GradOptions { allow_unused: true, ..Default::default() })
         .map_err(|e| e.to_string())?;
     let mut grads = grads.into_iter();

@@ -7,17 +7,18 @@ use serde_json::Value;
 /// A case's error: what differs, where.
 pub type Outcome = Result<(), String>;
 
-/// A value of a case's tensor fields: float, integer or boolean.
+/// A value of a case's tensor fields: float (in the element type under
+/// test), integer or boolean.
 #[derive(Clone, Debug)]
-pub enum Val {
-    F(Tensor<f64>),
+pub enum Val<E: Element = f64> {
+    F(Tensor<E>),
     I(IndexTensor),
     B(Mask),
 }
 
-impl Val {
+impl<E: Element> Val<E> {
     /// The float tensor, or an error naming what it was.
-    pub fn float(&self) -> Result<&Tensor<f64>, String> {
+    pub fn float(&self) -> Result<&Tensor<E>, String> {
         match self {
             Val::F(t) => Ok(t),
             other => Err(format!("expected a float tensor, got {other:?}")),
@@ -57,21 +58,31 @@ fn numbers(v: &Value) -> Result<Vec<f64>, String> {
         .collect()
 }
 
-/// Parses a JSON tensor of any dtype.
-pub fn val(v: &Value) -> Result<Val, String> {
+/// Parses a JSON tensor of any dtype, floats as `E`.
+pub fn val_as<E: Element>(v: &Value) -> Result<Val<E>, String> {
     let shape = shape_of(v)?;
     let data = numbers(v)?;
     Ok(match v["dtype"].as_str().unwrap_or("f64") {
-        "f64" | "float64" => Val::F(Tensor::from_vec(data, &shape)),
+        "f64" | "float64" => Val::F(Tensor::from_f64(&data, &shape)),
         "i64" | "int64" => Val::I(IndexTensor::from_vec(data.iter().map(|&x| x as i64).collect(), &shape)),
         "bool" => Val::B(Mask::from_vec(data.iter().map(|&x| x != 0.0).collect(), &shape)),
         other => return Err(format!("unknown dtype {other}")),
     })
 }
 
+/// Parses a JSON tensor of any dtype, floats as `f64`.
+pub fn val(v: &Value) -> Result<Val, String> {
+    val_as(v)
+}
+
+/// Parses a JSON float tensor as `E`.
+pub fn tensor_as<E: Element>(v: &Value) -> Result<Tensor<E>, String> {
+    val_as::<E>(v)?.float().cloned()
+}
+
 /// Parses a JSON float tensor.
 pub fn tensor(v: &Value) -> Result<Tensor<f64>, String> {
-    val(v)?.float().cloned()
+    tensor_as(v)
 }
 
 /// Parses a list of JSON float tensors.
@@ -91,6 +102,9 @@ impl Tol {
     pub fn of(case: &Value) -> Tol {
         Tol { atol: case["atol"].as_f64().unwrap_or(1e-10), rtol: case["rtol"].as_f64().unwrap_or(1e-8) }
     }
+
+    /// The tolerance of a float32 re-run.
+    pub const F32: Tol = Tol { atol: 1e-4, rtol: 1e-3 };
 
     /// Whether `got` matches `want`.
     pub fn close(&self, got: f64, want: f64) -> bool {
@@ -119,13 +133,13 @@ pub fn check_values(
 }
 
 /// Compares a float tensor with a JSON tensor.
-pub fn check(what: &str, got: &Tensor<f64>, want: &Value, tol: Tol) -> Outcome {
+pub fn check<E: Element>(what: &str, got: &Tensor<E>, want: &Value, tol: Tol) -> Outcome {
     let w = tensor(want).map_err(|e| format!("{what}: {e}"))?;
-    check_values(what, &got.to_vec(), got.shape(), &w.to_vec(), w.shape(), tol)
+    check_values(what, &got.to_f64_vec(), got.shape(), &w.to_vec(), w.shape(), tol)
 }
 
 /// Compares any value with a JSON tensor (integers and masks exactly).
-pub fn check_val(what: &str, got: &Val, want: &Value, tol: Tol) -> Outcome {
+pub fn check_val<E: Element>(what: &str, got: &Val<E>, want: &Value, tol: Tol) -> Outcome {
     match (got, val(want)?) {
         (Val::F(g), _) => check(what, g, want, tol),
         (Val::I(g), Val::I(w)) if g == &w => Ok(()),
