@@ -281,3 +281,38 @@ impl<E: Element> Tensor<E> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{GradOptions, Tensor};
+    use std::sync::Arc;
+
+    #[test]
+    fn saved_tensors_are_freed_once_their_node_has_run() {
+        let x = Tensor::<f64>::ones(&[3]).requires_grad_(true);
+        let y = x.exp().sum();
+        let exp_node = y.inner.grad_fn.as_ref().unwrap().edges[0].as_ref().map(|e| match e {
+            super::Edge::Node(n) => n.clone(),
+            super::Edge::Leaf(_) => unreachable!("exp's output is not a leaf"),
+        });
+        let exp_node = exp_node.unwrap();
+        assert!(exp_node.backward.lock().unwrap().is_some());
+        y.backward_with(None, GradOptions { retain_graph: true, ..Default::default() }).unwrap();
+        assert!(exp_node.backward.lock().unwrap().is_some(), "retained");
+        y.backward();
+        assert!(exp_node.backward.lock().unwrap().is_none(), "freed after running");
+    }
+
+    #[test]
+    fn dropping_the_outputs_releases_the_graph() {
+        let x = Tensor::<f64>::ones(&[3]).requires_grad_(true);
+        let h = x.exp();
+        let storage = Arc::downgrade(&h.inner.storage);
+        let y = h.tanh().sum();
+        let node = Arc::downgrade(y.inner.grad_fn.as_ref().unwrap());
+        drop(h);
+        assert!(storage.upgrade().is_some(), "saved by tanh's node");
+        drop(y);
+        assert!(node.upgrade().is_none() && storage.upgrade().is_none());
+    }
+}
