@@ -16,7 +16,8 @@
 //! let x = Tensor::<f64>::randn_with(&[64, 16], &mut g); // a batch
 //! let w = Tensor::<f64>::zeros(&[8, 16]);
 //! Scheme::Orthogonal { gain: 1.0 }.apply_with(&w, &mut g).unwrap();
-//! let report = lsuv_rescale_(&w, LsuvConfig::default(), || variance(&x.matmul(&w.t()).tanh())).unwrap();
+//! // The paper measures each layer's output before its nonlinearity.
+//! let report = lsuv_rescale_(&w, LsuvConfig::default(), || variance(&x.matmul(&w.t()))).unwrap();
 //! assert!(report.converged && (report.variance - 1.0).abs() < 0.1);
 //! ```
 
