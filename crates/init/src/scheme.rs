@@ -175,7 +175,10 @@ impl Scheme {
             }
             Scheme::Normal { mean, std } => {
                 if !(mean.is_finite() && std.is_finite() && std >= 0.0) {
-                    return Err(argument(name, format!("needs a finite mean and std >= 0 (mean = {mean}, std = {std})")));
+                    return Err(argument(
+                        name,
+                        format!("needs a finite mean and std >= 0 (mean = {mean}, std = {std})"),
+                    ));
                 }
                 each(Box::new(move |g| mean + std * g.normal()))
             }
@@ -342,8 +345,11 @@ fn sparse(shape: &[usize], sparsity: f64, std: f64, g: &mut Generator) -> Result
     let &[rows, cols] = shape else {
         return Err(InitError::Shape { scheme: "sparse_", shape: shape.to_vec(), need: "exactly 2 dims" });
     };
-    if !(0.0..=1.0).contains(&sparsity) || !(std.is_finite() && std >= 0.0) {
-        return Err(argument("sparse_", format!("needs sparsity in [0, 1] and std >= 0 (sparsity = {sparsity}, std = {std})")));
+    if !((0.0..=1.0).contains(&sparsity) && std.is_finite() && std >= 0.0) {
+        return Err(argument(
+            "sparse_",
+            format!("needs sparsity in [0, 1] and std >= 0 (sparsity = {sparsity}, std = {std})"),
+        ));
     }
     let num_zeros = (sparsity * rows as f64).ceil() as usize;
     let mut values: Vec<f64> = (0..rows * cols).map(|_| std * g.normal()).collect();
@@ -392,9 +398,9 @@ pub fn normal_<E: Element>(tensor: &Tensor<E>, mean: f64, std: f64) -> Result<()
 }
 
 /// Fills with N(mean, std²) truncated to [a, b] (PyTorch `trunc_normal_`,
-/// whose defaults are `mean = 0, std = 1, a = -2, b = 2`). The popular
-/// `trunc_normal_(w, 0.0, 0.02, -0.04, 0.04)` of ViT-style models cuts at ±2σ,
-/// which leaves a standard deviation of 0.88·0.02, not 0.02.
+/// whose defaults are `mean = 0, std = 1, a = -2, b = 2`). The cuts are
+/// absolute: `std = 0.02` with the default ±2 hardly truncates (±100σ), while
+/// cutting at ±0.04 (±2σ) leaves a standard deviation of 0.88·0.02, not 0.02.
 ///
 /// ```
 /// use lamina_core::Tensor;

@@ -179,11 +179,7 @@ pub fn erfinv(y: f64) -> f64 {
     if a == 0.0 {
         return y;
     }
-    let x = if a <= 0.5 {
-        halley(giles(a, -(-a * a).ln_1p()), |x| erf(x) - a, 1.0)
-    } else {
-        erfcinv_tail(1.0 - a)
-    };
+    let x = if a <= 0.5 { halley(giles(a, -(-a * a).ln_1p()), |x| erf(x) - a, 1.0) } else { erfcinv_tail(1.0 - a) };
     x.copysign(y)
 }
 

@@ -202,7 +202,10 @@ fn conv2d_same(x: &[f64], (c_in, h, w): (usize, usize, usize), wt: &[f64], shape
                 for c in 0..cpg {
                     for a in 0..kh {
                         for b in 0..kw {
-                            let (ii, jj) = (i as isize + a as isize - (kh / 2) as isize, j as isize + b as isize - (kw / 2) as isize);
+                            let (ii, jj) = (
+                                i as isize + a as isize - (kh / 2) as isize,
+                                j as isize + b as isize - (kw / 2) as isize,
+                            );
                             if ii >= 0 && jj >= 0 && (ii as usize) < h && (jj as usize) < w {
                                 let xin = x[((gi * cpg + c) * h + ii as usize) * w + jj as usize];
                                 s += wt[((o * cpg + c) * kh + a) * kw + b] * xin;
@@ -309,7 +312,8 @@ fn shape_error(scheme: Scheme, shape: &[usize], need: &str) {
 fn schemes_that_need_fans_or_matrices_reject_other_shapes() {
     let fans = "at least 2 dims";
     let kaiming = Scheme::KaimingNormal { a: 0.0, mode: FanMode::FanIn, nonlinearity: Nonlinearity::Relu };
-    for scheme in [Scheme::XavierUniform { gain: 1.0 }, Scheme::XavierNormal { gain: 1.0 }, kaiming, Scheme::LecunNormal]
+    for scheme in
+        [Scheme::XavierUniform { gain: 1.0 }, Scheme::XavierNormal { gain: 1.0 }, kaiming, Scheme::LecunNormal]
     {
         shape_error(scheme, &[5], fans);
         shape_error(scheme, &[], fans);
