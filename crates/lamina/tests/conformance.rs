@@ -10,6 +10,8 @@
 
 #[path = "conformance/function.rs"]
 mod function;
+#[path = "conformance/init.rs"]
+mod init;
 #[path = "conformance/support.rs"]
 #[allow(dead_code)] // each kind uses part of the shared helpers
 mod support;
@@ -22,6 +24,7 @@ use support::Outcome;
 fn run_case(case: &Value) -> Outcome {
     match case["kind"].as_str().unwrap_or("") {
         "function" => function::run(case),
+        "init" => init::run(case),
         other => Err(format!("unknown kind `{other}`")),
     }
 }
