@@ -202,6 +202,14 @@ fn slice_takes_every_step_th_element() {
     assert_eq!(vjp(&range(&[5]), &[1.0, 2.0], |x| x.slice(0, 1, 5, 3)), vec![0.0, 1.0, 0.0, 0.0, 2.0]);
 }
 
+#[test]
+fn an_empty_slice_has_a_zero_gradient_of_any_order() {
+    // Its backward once overflowed computing the end of an empty range.
+    let x = range(&[3]);
+    assert_eq!(vjp(&x, &[], |x| x.slice(0, 1, 1, 1)), vec![0.0; 3]);
+    check_grads(|xs| xs[0].slice(0, 3, 3, 2), &[x]).unwrap();
+}
+
 // ------------------------------------------------------------------ views
 
 #[test]
@@ -359,7 +367,7 @@ proptest! {
         let pieces = unrev(&x).split(size, dim);
         prop_assert_eq!(pieces.len(), n.div_ceil(size));
         prop_assert!(unrev(&x).chunk(chunks, dim).len() <= chunks);
-        gradcheck_outputs(|xs| unrev(&xs[0]).split(size, dim), &[x.clone()], GradcheckOptions::default())
+        gradcheck_outputs(|xs| unrev(&xs[0]).split(size, dim), std::slice::from_ref(&x), GradcheckOptions::default())
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         // Second order: weight each piece differently and square it.
         check_grads(

@@ -158,7 +158,8 @@ impl<E: Element> Tensor<E> {
                 *slot = *slot + data[i];
             });
         });
-        Tensor::from_vec(out, &shape).record(names.1, &[self], move |_, g| smallvec![Some(g.take(names, dim, map.clone()))])
+        Tensor::from_vec(out, &shape)
+            .record(names.1, &[self], move |_, g| smallvec![Some(g.take(names, dim, map.clone()))])
     }
 
     /// Element `p` of the result is `self` at `p` with coordinate `dim`
@@ -198,7 +199,8 @@ impl<E: Element> Tensor<E> {
             });
         });
         let idx = index.clone();
-        Tensor::from_vec(out, shape).record("scatter_add", &[self], move |_, g| smallvec![Some(g.gather_raw(dim, &idx))])
+        Tensor::from_vec(out, shape)
+            .record("scatter_add", &[self], move |_, g| smallvec![Some(g.gather_raw(dim, &idx))])
     }
 
     /// The slices `index[0], index[1], ...` of `dim` (repeats allowed), like
@@ -271,7 +273,8 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     pub fn gather(&self, dim: isize, index: &IndexTensor) -> Tensor<E> {
         let d = self.real_dim("gather", dim);
-        let fits = index.ndim() == self.ndim() && (0..self.ndim()).all(|i| i == d || index.shape()[i] <= self.shape()[i]);
+        let fits =
+            index.ndim() == self.ndim() && (0..self.ndim()).all(|i| i == d || index.shape()[i] <= self.shape()[i]);
         if !fits {
             panic!(
                 "gather: index of shape {:?} does not fit input of shape {:?} outside dimension {dim} at {}",

@@ -42,13 +42,13 @@ impl PadMode {
 
     /// Whether pads `left`, `right` are allowed on a dimension of size `n`.
     fn allows(self, left: usize, right: usize, n: usize) -> bool {
-        left + right == 0
-            || match self {
+        let fits = match self {
             PadMode::Constant(_) => true,
             PadMode::Reflect => left < n && right < n,
             PadMode::Replicate => n > 0,
             PadMode::Circular => left <= n && right <= n,
-            }
+        };
+        fits || left + right == 0
     }
 }
 
@@ -228,7 +228,8 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     pub fn unsqueeze(&self, dim: isize) -> Tensor<E> {
         let d = insert_index("unsqueeze", self.shape(), dim);
-        view(self, self.layout().unsqueeze(d)).record("unsqueeze", &[self], move |_, g| smallvec![Some(g.squeeze(d as isize))])
+        view(self, self.layout().unsqueeze(d))
+            .record("unsqueeze", &[self], move |_, g| smallvec![Some(g.squeeze(d as isize))])
     }
 
     /// Removes dimension `dim`, which must have size 1.
@@ -317,7 +318,8 @@ impl<E: Element> Tensor<E> {
             );
         }
         // Like PyTorch, an empty dimension gives one empty piece.
-        let sizes: Vec<usize> = if n == 0 { vec![0] } else { (0..n).step_by(split_size).map(|s| split_size.min(n - s)).collect() };
+        let sizes: Vec<usize> =
+            if n == 0 { vec![0] } else { (0..n).step_by(split_size).map(|s| split_size.min(n - s)).collect() };
         self.split_sizes(&sizes, dim)
     }
 
@@ -468,7 +470,8 @@ impl<E: Element> Tensor<E> {
             );
         }
         // (dimension, left, right), starting from the last dimension.
-        let sides: Vec<(usize, usize, usize)> = pads.chunks(2).enumerate().map(|(i, p)| (nd - 1 - i, p[0], p[1])).collect();
+        let sides: Vec<(usize, usize, usize)> =
+            pads.chunks(2).enumerate().map(|(i, p)| (nd - 1 - i, p[0], p[1])).collect();
         for &(d, left, right) in &sides {
             if !mode.allows(left, right, self.shape()[d]) {
                 panic!(
@@ -499,8 +502,7 @@ impl<E: Element> Tensor<E> {
         let mut out = self.clone();
         for &(d, left, right) in sides.iter().filter(|s| s.1 + s.2 > 0) {
             let n = self.shape()[d];
-            let map: Arc<[usize]> =
-                (0..left + n + right).map(|o| mode.source(o as isize - left as isize, n)).collect();
+            let map: Arc<[usize]> = (0..left + n + right).map(|o| mode.source(o as isize - left as isize, n)).collect();
             out = out.take(("pad", "pad_backward"), d, map);
         }
         if out.same(self) {
@@ -557,7 +559,11 @@ impl<E: Element> Tensor<E> {
         let mut seen = vec![false; self.ndim().max(1)];
         for &dim in dims {
             if std::mem::replace(&mut seen[self.dim_index("flip", dim)], true) {
-                panic!("flip: repeated dimension in {dims:?} for shape {:?} at {}", self.shape(), at(Location::caller()));
+                panic!(
+                    "flip: repeated dimension in {dims:?} for shape {:?} at {}",
+                    self.shape(),
+                    at(Location::caller())
+                );
             }
         }
         let mut out = self.clone();
