@@ -143,7 +143,7 @@ fn element_index(s: Vec<usize>, d: usize) -> impl Strategy<Value = IndexTensor> 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
     fn index_select_gradients(

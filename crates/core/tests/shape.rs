@@ -293,7 +293,7 @@ fn signed(d: usize, nd: usize, neg: bool) -> isize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
     fn flatten_unflatten_gradients(
