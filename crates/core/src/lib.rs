@@ -39,7 +39,7 @@ pub use gradcheck::{
     gradcheck, gradcheck_outputs, gradcheck_with, gradgradcheck, gradgradcheck_with, GradcheckFailure, GradcheckOptions,
 };
 pub use layout::{broadcast_shapes, Layout, Shape};
-pub use ops::{IndexTensor, Mask};
+pub use ops::{IndexTensor, Mask, PadMode};
 pub use rng::{default_generator_state, manual_seed, set_default_generator_state, with_default_generator, Generator};
 pub use tape::{
     detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad, no_grad_guard, set_anomaly_enabled, set_grad_enabled,

@@ -16,3 +16,4 @@ mod unary;
 
 pub use compare::Mask;
 pub use index::IndexTensor;
+pub use shape::PadMode;
