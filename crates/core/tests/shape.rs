@@ -189,6 +189,8 @@ fn squeeze_and_unsqueeze_change_only_unit_dims() {
     assert_eq!(x.unsqueeze(-1).shape(), &[2, 3, 1]);
     assert_eq!(x.unsqueeze(1).shape(), &[2, 1, 3]);
     assert_eq!(x.unsqueeze(1).squeeze(1).to_vec(), x.to_vec());
+    // As in PyTorch, squeezing a dimension that is not 1 changes nothing.
+    assert!(x.squeeze(0).same(&x));
     assert_eq!(x.t().unsqueeze(1).squeeze_all().to_vec(), x.t().to_vec());
 }
 
@@ -506,7 +508,7 @@ fn shape_errors_name_the_op_the_shapes_and_the_caller() {
     assert_panics(|| drop(m().slice(0, 0, 2, 0)), FILE, &["slice", "step 0", "[2, 3]"]);
     assert_panics(|| drop(m().transpose(0, 2)), FILE, &["transpose", "[2, 3]"]);
     assert_panics(|| drop(m().permute(&[0, 0])), FILE, &["permute", "[2, 3]"]);
-    assert_panics(|| drop(m().squeeze(1)), FILE, &["squeeze", "[2, 3]"]);
+    assert_panics(|| drop(m().squeeze(2)), FILE, &["squeeze", "[2, 3]"]);
     assert_panics(|| drop(m().unsqueeze(3)), FILE, &["unsqueeze", "[2, 3]"]);
     assert_panics(|| drop(m().reshape(&[4])), FILE, &["reshape", "[2, 3]", "[4]"]);
     assert_panics(|| drop(m().expand(&[3, 3])), FILE, &["expand", "[2, 3]", "[3, 3]"]);

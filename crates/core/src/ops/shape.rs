@@ -232,12 +232,13 @@ impl<E: Element> Tensor<E> {
             .record("unsqueeze", &[self], move |_, g| smallvec![Some(g.squeeze(d as isize))])
     }
 
-    /// Removes dimension `dim`, which must have size 1.
+    /// Removes dimension `dim` if it has size 1; otherwise returns the tensor
+    /// unchanged, as `torch.squeeze(x, dim)` does.
     #[track_caller]
     pub fn squeeze(&self, dim: isize) -> Tensor<E> {
         let d = self.real_dim("squeeze", dim);
         if self.shape()[d] != 1 {
-            panic!("squeeze: dimension {dim} of shape {:?} is not 1 at {}", self.shape(), at(Location::caller()));
+            return self.clone();
         }
         view(self, self.layout().squeeze(d))
             .record("squeeze", &[self], move |_, g| smallvec![Some(g.unsqueeze(d as isize))])
