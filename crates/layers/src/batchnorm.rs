@@ -275,8 +275,9 @@ macro_rules! channel_norm {
                 self.0.running_var.as_ref().map(|b| &b.0)
             }
 
-            /// The number of batches seen in training mode, a 0-d tensor holding
-            /// an integer, when `track_running_stats`.
+            /// The number of batches seen in training mode, when
+            /// `track_running_stats`: a 0-d tensor of the element type holding an
+            /// integer (exact up to 2^24 in f32). Instance norms keep it at 0, as PyTorch.
             pub fn num_batches_tracked(&self) -> Option<&Tensor<E>> {
                 self.0.num_batches_tracked.as_ref().map(|b| &b.0)
             }
