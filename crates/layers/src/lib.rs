@@ -18,14 +18,21 @@ macro_rules! display_module {
     )*};
 }
 
+mod batchnorm;
 mod forward;
 mod gradcheck;
 mod module;
+mod norm;
 mod state;
 
+pub use batchnorm::{
+    BatchNorm1d, BatchNorm2d, BatchNorm3d, BatchNormConfig, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,
+    InstanceNormConfig,
+};
 pub use forward::{register_forward_hook, Forward, HookHandle, Residual, Sequential};
 pub use gradcheck::{gradcheck_module, ModuleGradcheckFailure};
 pub use module::{render, Buffer, Module, ModuleExt, Part, TrainingFlag, Visit};
+pub use norm::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, RMSNorm, RMSNormConfig};
 pub use state::{StateDict, StateDictError};
 
 #[doc(hidden)]
