@@ -10,6 +10,8 @@
 
 #[path = "conformance/function.rs"]
 mod function;
+#[path = "conformance/optim.rs"]
+mod optim;
 #[path = "conformance/support.rs"]
 #[allow(dead_code)] // each kind uses part of the shared helpers
 mod support;
@@ -22,6 +24,9 @@ use support::Outcome;
 fn run_case(case: &Value) -> Outcome {
     match case["kind"].as_str().unwrap_or("") {
         "function" => function::run(case),
+        "optimizer" => optim::run_optimizer(case),
+        "scheduler" => optim::run_scheduler(case),
+        "clip" => optim::run_clip(case),
         other => Err(format!("unknown kind `{other}`")),
     }
 }
