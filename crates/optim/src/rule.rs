@@ -33,13 +33,26 @@ pub trait Rule: Hyperparameters {
     /// Checks every option's range, as PyTorch's constructor does.
     fn validate(&self) -> Result<(), OptimError>;
 
-    /// The value momentum-cycling schedulers move: `momentum`, or `beta1` for
-    /// the Adam family; `None` when the rule has neither.
-    fn momentum(&self) -> Option<f64>;
+    /// The value momentum-cycling schedulers move: the `momentum` option, or
+    /// else β1 of `betas` (PyTorch's `use_beta1`); `None` when the rule has
+    /// neither.
+    fn momentum(&self) -> Option<f64> {
+        match (self.get("momentum"), self.get("betas")) {
+            (Some(HyperValue::Num(m)), _) | (_, Some(HyperValue::Pair(m, _))) => Some(m),
+            _ => None,
+        }
+    }
 
     /// Sets what [`momentum`](Rule::momentum) reads; does nothing when the
     /// rule has no momentum.
-    fn set_momentum(&mut self, momentum: f64);
+    fn set_momentum(&mut self, momentum: f64) {
+        let set = match (self.get("momentum"), self.get("betas")) {
+            (Some(HyperValue::Num(_)), _) => self.set_unchecked("momentum", momentum.into()),
+            (_, Some(HyperValue::Pair(_, b2))) => self.set_unchecked("betas", (momentum, b2).into()),
+            _ => Ok(()),
+        };
+        set.expect("the option was just read");
+    }
 
     /// Updates `param` in place from `grad` (same length, row-major), reading
     /// and advancing `state`.

@@ -121,13 +121,18 @@ fn optimizer_in<E: Element>(case: &Value) -> Outcome {
     Ok(())
 }
 
-/// Runs an `optimizer` case (and its f32 re-run when `f32_ok`).
-pub fn run_optimizer(case: &Value) -> Outcome {
-    optimizer_in::<f64>(case)?;
+/// Runs a case in f64, then again in f32 when it is marked `f32_ok`.
+fn in_both(case: &Value, in_f64: fn(&Value) -> Outcome, in_f32: fn(&Value) -> Outcome) -> Outcome {
+    in_f64(case)?;
     if case["f32_ok"].as_bool() == Some(true) {
-        optimizer_in::<f32>(case)?;
+        in_f32(case)?;
     }
     Ok(())
+}
+
+/// Runs an `optimizer` case.
+pub fn run_optimizer(case: &Value) -> Outcome {
+    in_both(case, optimizer_in::<f64>, optimizer_in::<f32>)
 }
 
 // ------------------------------------------------------------------ schedulers
@@ -447,11 +452,7 @@ fn clip_in<E: Element>(case: &Value) -> Outcome {
     Ok(())
 }
 
-/// Runs a `clip` case (and its f32 re-run when `f32_ok`).
+/// Runs a `clip` case.
 pub fn run_clip(case: &Value) -> Outcome {
-    clip_in::<f64>(case)?;
-    if case["f32_ok"].as_bool() == Some(true) {
-        clip_in::<f32>(case)?;
-    }
-    Ok(())
+    in_both(case, clip_in::<f64>, clip_in::<f32>)
 }

@@ -110,14 +110,6 @@ impl Rule for Adam {
         validate_adam("Adam", self.lr, self.betas, self.eps, self.weight_decay)
     }
 
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
-    }
-
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {
         adam_update(self, state, param, grad);
     }
@@ -170,14 +162,6 @@ impl Rule for AdamW {
 
     fn validate(&self) -> Result<(), OptimError> {
         validate_adam("AdamW", self.lr, self.betas, self.eps, self.weight_decay)
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
     }
 
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {
@@ -244,14 +228,6 @@ impl Rule for Adamax {
         validate_adam("Adamax", self.lr, self.betas, self.eps, self.weight_decay)
     }
 
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
-    }
-
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {
         state.step += 1;
         let n = param.len();
@@ -315,14 +291,6 @@ impl Rule for NAdam {
     fn validate(&self) -> Result<(), OptimError> {
         validate_adam("NAdam", self.lr, self.betas, self.eps, self.weight_decay)?;
         non_negative("NAdam", "momentum_decay", self.momentum_decay)
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
     }
 
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {
@@ -394,14 +362,6 @@ impl Rule for RAdam {
 
     fn validate(&self) -> Result<(), OptimError> {
         validate_adam("RAdam", self.lr, self.betas, self.eps, self.weight_decay)
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
     }
 
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {

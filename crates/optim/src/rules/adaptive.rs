@@ -48,14 +48,6 @@ impl Rule for Rmsprop {
         non_negative("RMSprop", "alpha", self.alpha)
     }
 
-    fn momentum(&self) -> Option<f64> {
-        Some(self.momentum)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.momentum = momentum;
-    }
-
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {
         state.step += 1;
         let n = param.len();
@@ -132,12 +124,6 @@ impl Rule for Adagrad {
         non_negative("Adagrad", "eps", self.eps)
     }
 
-    fn momentum(&self) -> Option<f64> {
-        None
-    }
-
-    fn set_momentum(&mut self, _momentum: f64) {}
-
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {
         state.step += 1;
         let n = param.len();
@@ -187,12 +173,6 @@ impl Rule for Adadelta {
         non_negative("Adadelta", "eps", self.eps)?;
         non_negative("Adadelta", "weight_decay", self.weight_decay)
     }
-
-    fn momentum(&self) -> Option<f64> {
-        None
-    }
-
-    fn set_momentum(&mut self, _momentum: f64) {}
 
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {
         state.step += 1;

@@ -51,14 +51,6 @@ impl Rule for Lion {
         non_negative("Lion", "weight_decay", self.weight_decay)
     }
 
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
-    }
-
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {
         state.step += 1;
         let n = param.len();

@@ -60,14 +60,6 @@ impl Rule for Sgd {
         )
     }
 
-    fn momentum(&self) -> Option<f64> {
-        Some(self.momentum)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.momentum = momentum;
-    }
-
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {
         state.step += 1;
         let (lr, wd, mu) = (E::of(self.lr), E::of(self.weight_decay), E::of(self.momentum));

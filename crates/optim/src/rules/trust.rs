@@ -56,14 +56,6 @@ impl Rule for Lamb {
         non_negative("LAMB", "weight_decay", self.weight_decay)
     }
 
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
-    }
-
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {
         state.step += 1;
         let n = param.len();
@@ -142,14 +134,6 @@ impl Rule for Lars {
         non_negative("LARS", "weight_decay", self.weight_decay)?;
         non_negative("LARS", "trust_coefficient", self.trust_coefficient)?;
         non_negative("LARS", "eps", self.eps)
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        Some(self.momentum)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.momentum = momentum;
     }
 
     fn update<E: Element>(&self, state: &mut ParamState<E>, param: &mut [E], grad: &[E]) {

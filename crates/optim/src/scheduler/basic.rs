@@ -2,7 +2,7 @@
 //! decay, constant and linear factors, polynomial decay, cosine annealing
 //! (plain and with warm restarts), and closures.
 
-use super::base::{extra, start, Base, Formula};
+use super::base::{extra, formula_base, start, Base, Formula};
 use super::{expect, LrScheduler, ScheduleTarget, SchedulerState};
 use crate::OptimError;
 use std::collections::BTreeMap;
@@ -12,19 +12,6 @@ use std::sync::Arc;
 /// Every group's current learning rate times `factor`.
 fn scaled(opt: &dyn ScheduleTarget, factor: f64) -> Vec<f64> {
     opt.lrs().into_iter().map(|lr| lr * factor).collect()
-}
-
-/// Implements the accessors of [`Formula`] for a struct with a `base` field.
-macro_rules! formula_base {
-    ($name:literal) => {
-        const NAME: &'static str = $name;
-        fn base(&self) -> &Base {
-            &self.base
-        }
-        fn base_mut(&mut self) -> &mut Base {
-            &mut self.base
-        }
-    };
 }
 
 /// Multiplies the rate by `gamma` every `step_size` steps:

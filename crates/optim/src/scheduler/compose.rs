@@ -6,18 +6,50 @@ use super::{expect, LrScheduler, ScheduleTarget, SchedulerState};
 use crate::OptimError;
 use std::collections::BTreeMap;
 
-/// Checks a saved state is of `name` with `n` children.
-fn check_children(name: &str, s: &SchedulerState, n: usize) -> Result<(), OptimError> {
-    if s.scheduler != name {
-        return Err(OptimError::StateMismatch(format!("the state is of a {}, not a {name}", s.scheduler)));
+/// The schedulers a wrapper holds, and the rates it last wrote.
+struct Wrapped {
+    schedulers: Vec<Box<dyn LrScheduler>>,
+    last_lr: Vec<f64>,
+}
+
+impl Wrapped {
+    fn state(&self, name: &str, last_epoch: i64) -> SchedulerState {
+        SchedulerState {
+            scheduler: name.to_owned(),
+            last_epoch,
+            step_count: last_epoch.max(0) as u64,
+            base_lrs: Vec::new(),
+            last_lr: self.last_lr.clone(),
+            extra: BTreeMap::new(),
+            children: self.schedulers.iter().map(|s| s.state()).collect(),
+        }
     }
-    if s.children.len() != n {
-        return Err(OptimError::StateMismatch(format!(
-            "{name}: the state has {} schedulers, this one {n}",
-            s.children.len()
-        )));
+
+    /// Restores every wrapped scheduler after checking the state is of `name`
+    /// with as many of them.
+    fn load(&mut self, name: &str, s: &SchedulerState) -> Result<(), OptimError> {
+        if s.scheduler != name {
+            return Err(OptimError::StateMismatch(format!("the state is of a {}, not a {name}", s.scheduler)));
+        }
+        if s.children.len() != self.schedulers.len() {
+            return Err(OptimError::StateMismatch(format!(
+                "{name}: the state has {} schedulers, this one {}",
+                s.children.len(),
+                self.schedulers.len()
+            )));
+        }
+        for (sched, c) in self.schedulers.iter_mut().zip(&s.children) {
+            sched.load_state(c)?;
+        }
+        self.last_lr.clone_from(&s.last_lr);
+        Ok(())
     }
-    Ok(())
+
+    fn undo_initial_step(&mut self) {
+        for s in &mut self.schedulers {
+            s.undo_initial_step();
+        }
+    }
 }
 
 /// Runs schedulers one after another: `schedulers[i]` drives the rate from
@@ -43,10 +75,9 @@ fn check_children(name: &str, s: &SchedulerState, n: usize) -> Result<(), OptimE
 /// assert_eq!(lrs, vec![0.5, 0.75, 1.0, 0.5, 0.25]);
 /// ```
 pub struct SequentialLR {
-    schedulers: Vec<Box<dyn LrScheduler>>,
+    inner: Wrapped,
     milestones: Vec<i64>,
     last_epoch: i64,
-    last_lr: Vec<f64>,
 }
 
 impl SequentialLR {
@@ -76,7 +107,7 @@ impl SequentialLR {
         }
         schedulers[0].initial_step(opt);
         let last_lr = schedulers[0].last_lr().to_vec();
-        SequentialLR { schedulers, milestones: milestones.to_vec(), last_epoch: 0, last_lr }
+        SequentialLR { inner: Wrapped { schedulers, last_lr }, milestones: milestones.to_vec(), last_epoch: 0 }
     }
 
     /// The scheduler in charge at `epoch`, and whether `epoch` is its first.
@@ -94,13 +125,13 @@ impl LrScheduler for SequentialLR {
     fn step(&mut self, opt: &mut dyn ScheduleTarget) {
         self.last_epoch += 1;
         let (idx, restart) = self.current(self.last_epoch);
-        let s = &mut self.schedulers[idx];
+        let s = &mut self.inner.schedulers[idx];
         if restart {
             s.step_to(opt, 0);
         } else {
             s.step(opt);
         }
-        self.last_lr = s.last_lr().to_vec();
+        self.inner.last_lr = s.last_lr().to_vec();
     }
 
     /// Jumps to `epoch`: the scheduler in charge then jumps to `epoch` minus
@@ -109,13 +140,13 @@ impl LrScheduler for SequentialLR {
         self.last_epoch = epoch;
         let (idx, _) = self.current(epoch);
         let offset = if idx > 0 { self.milestones[idx - 1] } else { 0 };
-        let s = &mut self.schedulers[idx];
+        let s = &mut self.inner.schedulers[idx];
         s.step_to(opt, epoch - offset);
-        self.last_lr = s.last_lr().to_vec();
+        self.inner.last_lr = s.last_lr().to_vec();
     }
 
     fn last_lr(&self) -> &[f64] {
-        &self.last_lr
+        &self.inner.last_lr
     }
 
     fn last_epoch(&self) -> i64 {
@@ -123,24 +154,12 @@ impl LrScheduler for SequentialLR {
     }
 
     fn state(&self) -> SchedulerState {
-        SchedulerState {
-            scheduler: self.name().to_owned(),
-            last_epoch: self.last_epoch,
-            step_count: self.last_epoch.max(0) as u64,
-            base_lrs: Vec::new(),
-            last_lr: self.last_lr.clone(),
-            extra: BTreeMap::new(),
-            children: self.schedulers.iter().map(|s| s.state()).collect(),
-        }
+        self.inner.state(self.name(), self.last_epoch)
     }
 
     fn load_state(&mut self, state: &SchedulerState) -> Result<(), OptimError> {
-        check_children(self.name(), state, self.schedulers.len())?;
-        for (s, c) in self.schedulers.iter_mut().zip(&state.children) {
-            s.load_state(c)?;
-        }
+        self.inner.load(self.name(), state)?;
         self.last_epoch = state.last_epoch;
-        self.last_lr.clone_from(&state.last_lr);
         Ok(())
     }
 
@@ -149,9 +168,7 @@ impl LrScheduler for SequentialLR {
     }
 
     fn undo_initial_step(&mut self) {
-        for s in &mut self.schedulers {
-            s.undo_initial_step();
-        }
+        self.inner.undo_initial_step();
     }
 }
 
@@ -173,8 +190,7 @@ impl LrScheduler for SequentialLR {
 /// assert_eq!(lrs, vec![0.5, 0.25, 0.25, 0.125]);
 /// ```
 pub struct ChainedScheduler {
-    schedulers: Vec<Box<dyn LrScheduler>>,
-    last_lr: Vec<f64>,
+    inner: Wrapped,
 }
 
 impl ChainedScheduler {
@@ -183,7 +199,7 @@ impl ChainedScheduler {
     #[track_caller]
     pub fn new(opt: &mut dyn ScheduleTarget, schedulers: Vec<Box<dyn LrScheduler>>) -> Self {
         expect(!schedulers.is_empty(), "ChainedScheduler", || "needs at least one scheduler".into());
-        ChainedScheduler { schedulers, last_lr: opt.lrs() }
+        ChainedScheduler { inner: Wrapped { schedulers, last_lr: opt.lrs() } }
     }
 }
 
@@ -193,47 +209,34 @@ impl LrScheduler for ChainedScheduler {
     }
 
     fn step(&mut self, opt: &mut dyn ScheduleTarget) {
-        for s in &mut self.schedulers {
+        for s in &mut self.inner.schedulers {
             s.step(opt);
         }
-        self.last_lr = opt.lrs();
+        self.inner.last_lr = opt.lrs();
     }
 
     /// Every scheduler jumps to `epoch`, in order.
     fn step_to(&mut self, opt: &mut dyn ScheduleTarget, epoch: i64) {
-        for s in &mut self.schedulers {
+        for s in &mut self.inner.schedulers {
             s.step_to(opt, epoch);
         }
-        self.last_lr = opt.lrs();
+        self.inner.last_lr = opt.lrs();
     }
 
     fn last_lr(&self) -> &[f64] {
-        &self.last_lr
+        &self.inner.last_lr
     }
 
     fn last_epoch(&self) -> i64 {
-        self.schedulers.last().map_or(-1, |s| s.last_epoch())
+        self.inner.schedulers.last().map_or(-1, |s| s.last_epoch())
     }
 
     fn state(&self) -> SchedulerState {
-        SchedulerState {
-            scheduler: self.name().to_owned(),
-            last_epoch: self.last_epoch(),
-            step_count: 0,
-            base_lrs: Vec::new(),
-            last_lr: self.last_lr.clone(),
-            extra: BTreeMap::new(),
-            children: self.schedulers.iter().map(|s| s.state()).collect(),
-        }
+        self.inner.state(self.name(), self.last_epoch())
     }
 
     fn load_state(&mut self, state: &SchedulerState) -> Result<(), OptimError> {
-        check_children(self.name(), state, self.schedulers.len())?;
-        for (s, c) in self.schedulers.iter_mut().zip(&state.children) {
-            s.load_state(c)?;
-        }
-        self.last_lr.clone_from(&state.last_lr);
-        Ok(())
+        self.inner.load(self.name(), state)
     }
 
     fn initial_step(&mut self, opt: &mut dyn ScheduleTarget) {
@@ -241,9 +244,7 @@ impl LrScheduler for ChainedScheduler {
     }
 
     fn undo_initial_step(&mut self) {
-        for s in &mut self.schedulers {
-            s.undo_initial_step();
-        }
+        self.inner.undo_initial_step();
     }
 }
 

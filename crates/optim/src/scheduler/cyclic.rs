@@ -2,7 +2,7 @@
 //! other way): CyclicLR and OneCycleLR. Both overwrite the group learning
 //! rates at construction, as PyTorch does.
 
-use super::base::{start, Base, Formula};
+use super::base::{formula_base, start, Base, Formula};
 use super::{expect, PerGroup, ScheduleTarget};
 use std::f64::consts::PI;
 use std::sync::Arc;
@@ -141,15 +141,7 @@ impl CyclicLR {
 }
 
 impl Formula for CyclicLR {
-    const NAME: &'static str = "CyclicLR";
-
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    formula_base!("CyclicLR");
 
     fn lrs(&mut self, opt: &mut dyn ScheduleTarget, _initial: bool) -> Vec<f64> {
         let t = self.base.last_epoch as f64;
@@ -313,15 +305,7 @@ impl OneCycleLR {
 }
 
 impl Formula for OneCycleLR {
-    const NAME: &'static str = "OneCycleLR";
-
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    formula_base!("OneCycleLR");
 
     fn lrs(&mut self, opt: &mut dyn ScheduleTarget, _initial: bool) -> Vec<f64> {
         let t = self.base.last_epoch;

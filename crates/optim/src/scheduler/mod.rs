@@ -267,6 +267,20 @@ pub(crate) mod base {
         }
     }
 
+    /// Implements the accessors of [`Formula`] for a struct with a `base` field.
+    macro_rules! formula_base {
+        ($name:literal) => {
+            const NAME: &'static str = $name;
+            fn base(&self) -> &Base {
+                &self.base
+            }
+            fn base_mut(&mut self) -> &mut Base {
+                &mut self.base
+            }
+        };
+    }
+    pub(crate) use formula_base;
+
     /// Attaches `s` to `opt` and performs the constructor's step.
     pub fn start<F: Formula>(mut s: F, opt: &mut dyn ScheduleTarget) -> F {
         super::LrScheduler::initial_step(&mut s, opt);
