@@ -108,7 +108,9 @@ impl<R: Rule, E: Element> Optimizer<R, E> {
     /// `defaults`, and whose group `k + 1` holds those that `specs[k]` is the
     /// first to match, with its overrides. Groups stay in place even when
     /// empty, so their indices are known. Errors on an unknown option or an
-    /// out-of-range value.
+    /// out-of-range value; panics, as [`Optimizer::new`], on a parameter
+    /// given twice or one that is not a leaf.
+    #[track_caller]
     pub fn with_groups<N: Into<String>>(
         params: impl IntoIterator<Item = (N, Tensor<E>)>,
         defaults: R,

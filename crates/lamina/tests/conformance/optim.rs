@@ -412,6 +412,32 @@ pub fn run_scheduler(case: &Value) -> Outcome {
 
 // ------------------------------------------------------------------ clipping
 
+/// Applies the clipping `function` with its `config` to the gradients of
+/// `params`; returns the total norm for norm clipping. Usable by other kinds.
+pub fn apply_clip<E: Element>(function: &str, config: &Value, params: &[Tensor<E>]) -> Result<Option<f64>, String> {
+    match function {
+        "clip_grad_norm_" => {
+            let c = Config::new(function, config, &["max_norm", "norm_type", "error_if_nonfinite"])?;
+            let max_norm = c.required("max_norm")?.as_f64().ok_or("max_norm should be a number")?;
+            let norm_type = match c.get("norm_type") {
+                None => 2.0,
+                Some(Value::String(s)) if s == "inf" => f64::INFINITY,
+                Some(Value::String(s)) if s == "-inf" => f64::NEG_INFINITY,
+                Some(v) => v.as_f64().ok_or_else(|| format!("cannot read norm_type {v}"))?,
+            };
+            let total = clip_grad_norm(params, max_norm, norm_type, c.flag("error_if_nonfinite", false)?)
+                .map_err(|e| e.to_string())?;
+            Ok(Some(total))
+        }
+        "clip_grad_value_" => {
+            let c = Config::new(function, config, &["clip_value"])?;
+            clip_grad_value(params, c.required("clip_value")?.as_f64().ok_or("clip_value should be a number")?);
+            Ok(None)
+        }
+        other => Err(format!("unknown clip function `{other}`")),
+    }
+}
+
 fn clip_in<E: Element>(case: &Value) -> Outcome {
     let tol = tol_for::<E>(case);
     let params: Vec<Tensor<E>> = tensors(&case["grads"])?
@@ -423,25 +449,8 @@ fn clip_in<E: Element>(case: &Value) -> Outcome {
         })
         .collect();
     let function = case["function"].as_str().ok_or("case without function")?;
-    match function {
-        "clip_grad_norm_" => {
-            let c = Config::new(function, &case["config"], &["max_norm", "norm_type", "error_if_nonfinite"])?;
-            let max_norm = c.required("max_norm")?.as_f64().ok_or("max_norm should be a number")?;
-            let norm_type = match c.get("norm_type") {
-                None => 2.0,
-                Some(Value::String(s)) if s == "inf" => f64::INFINITY,
-                Some(Value::String(s)) if s == "-inf" => f64::NEG_INFINITY,
-                Some(v) => v.as_f64().ok_or_else(|| format!("cannot read norm_type {v}"))?,
-            };
-            let total = clip_grad_norm(&params, max_norm, norm_type, c.flag("error_if_nonfinite", false)?)
-                .map_err(|e| e.to_string())?;
-            check_scalar(&format!("{} total_norm", E::DTYPE), total, &case["total_norm"], tol)?;
-        }
-        "clip_grad_value_" => {
-            let c = Config::new(function, &case["config"], &["clip_value"])?;
-            clip_grad_value(&params, c.required("clip_value")?.as_f64().ok_or("clip_value should be a number")?);
-        }
-        other => return Err(format!("unknown clip function `{other}`")),
+    if let Some(total) = apply_clip(function, &case["config"], &params)? {
+        check_scalar(&format!("{} total_norm", E::DTYPE), total, &case["total_norm"], tol)?;
     }
     for (i, (p, want)) in
         params.iter().zip(case["grads_after"].as_array().ok_or("case without grads_after")?).enumerate()
