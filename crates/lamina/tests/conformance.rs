@@ -12,6 +12,8 @@
 mod function;
 #[path = "conformance/init.rs"]
 mod init;
+#[path = "conformance/optim.rs"]
+mod optim;
 #[path = "conformance/support.rs"]
 #[allow(dead_code)] // each kind uses part of the shared helpers
 mod support;
@@ -25,6 +27,9 @@ fn run_case(case: &Value) -> Outcome {
     match case["kind"].as_str().unwrap_or("") {
         "function" => function::run(case),
         "init" => init::run(case),
+        "optimizer" => optim::run_optimizer(case),
+        "scheduler" => optim::run_scheduler(case),
+        "clip" => optim::run_clip(case),
         other => Err(format!("unknown kind `{other}`")),
     }
 }
