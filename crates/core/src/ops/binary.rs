@@ -46,6 +46,83 @@ impl<E: Element> Tensor<E> {
         })
     }
 
+    /// `self ^ exponent` element-wise, broadcasting, like `torch.pow`.
+    /// d/dself = exponent · self^(exponent-1) (0 where exponent = 0);
+    /// d/dexponent = output · ln(self) (0 where self = 0 and exponent >= 0), as PyTorch.
+    ///
+    /// ```
+    /// use lamina_core::Tensor;
+    /// let b = Tensor::<f64>::from_vec(vec![2.0, 3.0], &[2]);
+    /// let e = Tensor::<f64>::from_vec(vec![3.0, 0.5], &[2, 1]);
+    /// assert_eq!(b.pow(&e).to_vec(), vec![8.0, 27.0, 2f64.sqrt(), 3f64.sqrt()]);
+    /// ```
+    #[track_caller]
+    pub fn pow(&self, exponent: &Tensor<E>) -> Tensor<E> {
+        let (a, b) = (self.clone(), exponent.clone());
+        let out = zip("pow", self, exponent, E::powf);
+        let y = out.detach();
+        out.record("pow", &[self, exponent], move |c, g| {
+            let (a, b) = (&a, &b);
+            smallvec![
+                c.needs(0).then(|| {
+                    let d = b.mul(&a.pow(&b.sub_scalar(E::one())));
+                    g.mul(&d).masked_fill(&b.eq_scalar(E::zero()), E::zero()).sum_to(a.shape())
+                }),
+                c.needs(1).then(|| {
+                    let base_zero = a.eq_scalar(E::zero()).logical_and(&b.ge_scalar(E::zero()));
+                    g.mul(&c.output(&y).mul(&a.log())).masked_fill(&base_zero, E::zero()).sum_to(b.shape())
+                })
+            ]
+        })
+    }
+
+    /// Element-wise maximum, broadcasting, propagating NaN. Ties send half
+    /// the gradient to each side, as PyTorch.
+    #[track_caller]
+    pub fn maximum(&self, rhs: &Tensor<E>) -> Tensor<E> {
+        self.extremum("maximum", rhs, |x, y| x > y)
+    }
+
+    /// Element-wise minimum, broadcasting, propagating NaN. Ties send half
+    /// the gradient to each side, as PyTorch.
+    #[track_caller]
+    pub fn minimum(&self, rhs: &Tensor<E>) -> Tensor<E> {
+        self.extremum("minimum", rhs, |x, y| x < y)
+    }
+
+    /// The element of the pair that `wins` (the other where it loses, NaN
+    /// when either is NaN). The gradient goes to the winner, half to each
+    /// side on a tie: a share that is constant in the inputs.
+    #[track_caller]
+    fn extremum(&self, op: &'static str, rhs: &Tensor<E>, wins: fn(E, E) -> bool) -> Tensor<E> {
+        let (a, b) = (self.clone(), rhs.clone());
+        let pick = move |x: E, y: E| {
+            if x.is_nan() || wins(x, y) {
+                x
+            } else if y.is_nan() || wins(y, x) {
+                y
+            } else {
+                x
+            }
+        };
+        // PyTorch: where(a == b, g/2, g), zeroed where the other side wins.
+        let share = move |x: E, y: E| {
+            if x == y {
+                E::of(0.5)
+            } else if wins(y, x) {
+                E::zero()
+            } else {
+                E::one()
+            }
+        };
+        zip(op, self, rhs, pick).record(op, &[self, rhs], move |c, g| {
+            smallvec![
+                c.needs(0).then(|| g.mul(&zip(op, &a, &b, share)).sum_to(a.shape())),
+                c.needs(1).then(|| g.mul(&zip(op, &b, &a, share)).sum_to(b.shape()))
+            ]
+        })
+    }
+
     /// `self + s`.
     #[track_caller]
     pub fn add_scalar(&self, s: E) -> Tensor<E> {

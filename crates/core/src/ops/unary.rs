@@ -1,9 +1,110 @@
-//! Element-wise unary ops. Each derivative is stated in one line where it is
-//! not obvious, and written with differentiable ops.
+//! Element-wise unary ops and activations. Each derivative is stated in one
+//! line where it is not obvious, and follows PyTorch's convention at kinks.
+//!
+//! Forward values are one pass of [`map`]. A backward is `g · f'(·)`: when it
+//! is not itself being recorded (the usual `backward`), [`chain`] computes it
+//! in one fused kernel; under `create_graph` it is built from differentiable
+//! ops instead, so gradients of gradients work. Both forms use the same
+//! formula (PyTorch's), and the tests check that they agree.
 
-use crate::kernels::map;
+use crate::kernels::{map, zip};
+use crate::tape::is_grad_enabled;
+use crate::tensor::at;
 use crate::{Element, Tensor};
 use smallvec::smallvec;
+use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, SQRT_2};
+use std::panic::Location;
+
+/// SELU's `alpha` and `scale` (Klambauer et al., as in PyTorch).
+const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+/// `sqrt(2/pi)` written as PyTorch's GELU kernels compute it.
+const GELU_TANH_BETA: f64 = SQRT_2 * FRAC_2_SQRT_PI * 0.5;
+const GELU_TANH_KAPPA: f64 = 0.044715;
+/// `1/sqrt(2 pi)`, the standard normal density at 0, as PyTorch computes it.
+const GELU_PDF_COEF: f64 = FRAC_2_SQRT_PI * FRAC_1_SQRT_2 * 0.5;
+
+/// The error function in `f64`, with absolute error below 1e-15.
+///
+/// For `|x| < 2.5` it sums the series
+/// `erf(x) = 2/sqrt(pi) e^(-x^2) sum_n (2x^2)^n x / (1*3*...*(2n+1))`, whose
+/// terms are all positive (no cancellation; at most 38 terms). Above that it
+/// evaluates the continued fraction
+/// `erfc(x) = e^(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...))))`
+/// at a fixed depth of 28 from the bottom up, and from 6 on `erf(x)` is 1 to
+/// within half an ulp.
+pub(crate) fn erf_f64(x: f64) -> f64 {
+    let a = x.abs();
+    if a.is_nan() {
+        return x;
+    }
+    let r = if a < 2.5 {
+        let a2 = a * a;
+        let (mut term, mut sum, mut odd) = (a, a, 1.0);
+        while term > sum * 1e-17 {
+            odd += 2.0;
+            term *= 2.0 * a2 / odd;
+            sum += term;
+        }
+        FRAC_2_SQRT_PI * (-a2).exp() * sum
+    } else if a < 6.0 {
+        let mut v = a;
+        for k in (1..=28).rev() {
+            v = a + 0.5 * f64::from(k) / v;
+        }
+        1.0 - 0.5 * FRAC_2_SQRT_PI * (-a * a).exp() / v
+    } else {
+        1.0
+    };
+    r.copysign(x)
+}
+
+fn erf<E: Element>(x: E) -> E {
+    E::of(erf_f64(x.f64()))
+}
+
+/// The gradient `fused(g, s)` of an element-wise op, where `s` is the tensor
+/// its derivative reads (the op's input or saved output). One fused kernel
+/// when the backward is not recorded; under `create_graph`, `composite()`:
+/// the same formula in differentiable ops.
+fn chain<E: Element>(
+    g: &Tensor<E>,
+    s: &Tensor<E>,
+    fused: impl Fn(E, E) -> E + Sync,
+    composite: impl FnOnce() -> Tensor<E>,
+) -> Tensor<E> {
+    if is_grad_enabled() && (g.requires_grad() || s.requires_grad()) {
+        composite()
+    } else {
+        zip("backward", g, s, fused)
+    }
+}
+
+/// `g · d(x)` for a derivative `d` that is piecewise constant in `x`, so it
+/// has no derivative of its own (only `g` carries second-order gradient).
+fn chain_const<E: Element>(g: &Tensor<E>, x: &Tensor<E>, d: impl Fn(E) -> E + Sync + Copy) -> Tensor<E> {
+    chain(g, x, move |g, a| g * d(a), || g.mul(&map(x, d)))
+}
+
+/// 1, -1 or 0 by the sign of `a` (0 for 0 and NaN).
+fn sign_of<E: Element>(a: E) -> E {
+    if a > E::zero() {
+        E::one()
+    } else if a < E::zero() {
+        -E::one()
+    } else {
+        E::zero()
+    }
+}
+
+/// `min(max(a, lo), hi)`, propagating NaN like `torch.clamp`.
+fn clamp_value<E: Element>(a: E, lo: E, hi: E) -> E {
+    if a.is_nan() {
+        a
+    } else {
+        a.max(lo).min(hi)
+    }
+}
 
 impl<E: Element> Tensor<E> {
     /// `-self`.
@@ -20,6 +121,17 @@ impl<E: Element> Tensor<E> {
         out.record("exp", &[self], move |c, g| smallvec![Some(g.mul(&c.output(&y)))])
     }
 
+    /// `e^self - 1`, accurate near 0. d = output + 1.
+    #[track_caller]
+    pub fn expm1(&self) -> Tensor<E> {
+        let out = map(self, E::exp_m1);
+        let y = out.detach();
+        out.record("expm1", &[self], move |c, g| {
+            let y = &c.output(&y);
+            smallvec![Some(chain(g, y, |g, y| g * (y + E::one()), || g.mul(&y.add_scalar(E::one()))))]
+        })
+    }
+
     /// Natural logarithm. d = 1 / self.
     #[track_caller]
     pub fn log(&self) -> Tensor<E> {
@@ -27,33 +139,65 @@ impl<E: Element> Tensor<E> {
         map(self, E::ln).record("log", &[self], move |_, g| smallvec![Some(g.div(&x))])
     }
 
-    /// Hyperbolic tangent. d = 1 - tanh².
+    /// `ln(1 + self)`, accurate near 0. d = 1 / (1 + self).
     #[track_caller]
-    pub fn tanh(&self) -> Tensor<E> {
-        let out = map(self, E::tanh);
-        let y = out.detach();
-        out.record("tanh", &[self], move |c, g| {
-            let y = c.output(&y);
-            smallvec![Some(g.mul(&y.mul(&y).rsub_scalar(E::one())))]
-        })
-    }
-
-    /// `max(self, 0)`. d = 1 where self > 0.
-    #[track_caller]
-    pub fn relu(&self) -> Tensor<E> {
+    pub fn log1p(&self) -> Tensor<E> {
         let x = self.clone();
-        map(self, |a| if a > E::zero() { a } else { E::zero() }).record("relu", &[self], move |_, g| {
-            smallvec![Some(g.mul(&map(&x, |a| if a > E::zero() { E::one() } else { E::zero() })))]
+        map(self, E::ln_1p).record("log1p", &[self], move |_, g| {
+            let x = &x;
+            smallvec![Some(chain(g, x, |g, a| g / (a + E::one()), || g.div(&x.add_scalar(E::one()))))]
         })
     }
 
-    /// `self^p` for a scalar exponent. d = p · self^(p-1).
+    /// Square root. d = 1 / (2 · output).
+    #[track_caller]
+    pub fn sqrt(&self) -> Tensor<E> {
+        let out = map(self, E::sqrt);
+        let y = out.detach();
+        out.record("sqrt", &[self], move |c, g| {
+            let y = &c.output(&y);
+            smallvec![Some(chain(g, y, |g, y| g / (E::of(2.0) * y), || g.div(&y.mul_scalar(E::of(2.0)))))]
+        })
+    }
+
+    /// `1 / sqrt(self)`. d = -output³ / 2.
+    #[track_caller]
+    pub fn rsqrt(&self) -> Tensor<E> {
+        let out = map(self, |a| E::one() / a.sqrt());
+        let y = out.detach();
+        out.record("rsqrt", &[self], move |c, g| {
+            let y = &c.output(&y);
+            smallvec![Some(chain(
+                g,
+                y,
+                |g, y| E::of(-0.5) * g * (y * y * y),
+                || g.mul(&y.pow_scalar(E::of(3.0))).mul_scalar(E::of(-0.5))
+            ))]
+        })
+    }
+
+    /// `1 / self`. d = -output².
+    #[track_caller]
+    pub fn reciprocal(&self) -> Tensor<E> {
+        let out = map(self, E::recip);
+        let y = out.detach();
+        out.record("reciprocal", &[self], move |c, g| {
+            let y = &c.output(&y);
+            smallvec![Some(chain(g, y, |g, y| -g * (y * y), || g.mul(&y.square()).neg()))]
+        })
+    }
+
+    /// `self^p` for a scalar exponent. d = p · self^(p-1) (0 when p = 0).
     #[track_caller]
     pub fn pow_scalar(&self, p: E) -> Tensor<E> {
         let x = self.clone();
         map(self, |a| a.powf(p)).record("pow_scalar", &[self], move |_, g| {
-            let d = if p == E::zero() { x.zeros_like() } else { x.pow_scalar(p - E::one()).mul_scalar(p) };
-            smallvec![Some(g.mul(&d))]
+            let x = &x;
+            let fused = move |g: E, a: E| if p == E::zero() { E::zero() } else { g * (p * a.powf(p - E::one())) };
+            smallvec![Some(chain(g, x, fused, || {
+                let d = if p == E::zero() { x.zeros_like() } else { x.pow_scalar(p - E::one()).mul_scalar(p) };
+                g.mul(&d)
+            }))]
         })
     }
 
@@ -61,20 +205,323 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     pub fn square(&self) -> Tensor<E> {
         let x = self.clone();
-        map(self, |a| a * a).record("square", &[self], move |_, g| smallvec![Some(g.mul(&x).mul_scalar(E::of(2.0)))])
+        map(self, |a| a * a).record("square", &[self], move |_, g| {
+            let x = &x;
+            smallvec![Some(chain(g, x, |g, a| g * (E::of(2.0) * a), || g.mul(x).mul_scalar(E::of(2.0))))]
+        })
+    }
+
+    /// `|self|`. d = sign(self), 0 at 0 (as PyTorch).
+    #[track_caller]
+    pub fn abs(&self) -> Tensor<E> {
+        let x = self.clone();
+        map(self, E::abs).record("abs", &[self], move |_, g| smallvec![Some(chain_const(g, &x, sign_of))])
+    }
+
+    /// -1, 0 or 1 by the sign of each element (0 for NaN). Its gradient is zero.
+    #[track_caller]
+    pub fn sign(&self) -> Tensor<E> {
+        map(self, sign_of).record("sign", &[self], |_, g| smallvec![Some(g.zeros_like())])
     }
 
     /// Sine. d = cos.
     #[track_caller]
     pub fn sin(&self) -> Tensor<E> {
         let x = self.clone();
-        map(self, E::sin).record("sin", &[self], move |_, g| smallvec![Some(g.mul(&x.cos()))])
+        map(self, E::sin).record("sin", &[self], move |_, g| {
+            let x = &x;
+            smallvec![Some(chain(g, x, |g, a| g * a.cos(), || g.mul(&x.cos())))]
+        })
     }
 
     /// Cosine. d = -sin.
     #[track_caller]
     pub fn cos(&self) -> Tensor<E> {
         let x = self.clone();
-        map(self, E::cos).record("cos", &[self], move |_, g| smallvec![Some(g.mul(&x.sin()).neg())])
+        map(self, E::cos).record("cos", &[self], move |_, g| {
+            let x = &x;
+            smallvec![Some(chain(g, x, |g, a| g * -a.sin(), || g.mul(&x.sin()).neg()))]
+        })
+    }
+
+    /// Hyperbolic tangent. d = 1 - output².
+    #[track_caller]
+    pub fn tanh(&self) -> Tensor<E> {
+        let out = map(self, E::tanh);
+        let y = out.detach();
+        out.record("tanh", &[self], move |c, g| {
+            let y = &c.output(&y);
+            smallvec![Some(chain(g, y, |g, y| g * (E::one() - y * y), || g.mul(&y.square().rsub_scalar(E::one()))))]
+        })
+    }
+
+    /// Logistic sigmoid `1 / (1 + e^-self)`. d = output · (1 - output).
+    #[track_caller]
+    pub fn sigmoid(&self) -> Tensor<E> {
+        let out = map(self, |a| E::one() / (E::one() + (-a).exp()));
+        let y = out.detach();
+        out.record("sigmoid", &[self], move |c, g| {
+            let y = &c.output(&y);
+            smallvec![Some(chain(g, y, |g, y| g * (E::one() - y) * y, || g.mul(&y.rsub_scalar(E::one()).mul(y))))]
+        })
+    }
+
+    /// The error function. d = 2/sqrt(pi) · e^(-self²).
+    ///
+    /// ```
+    /// use lamina_core::Tensor;
+    /// let y = Tensor::<f64>::from_vec(vec![0.0, 1.0, -2.0], &[3]).erf().to_vec();
+    /// assert!((y[1] - 0.842_700_792_949_714_9).abs() < 1e-15);
+    /// assert!((y[2] + 0.995_322_265_018_952_7).abs() < 1e-15);
+    /// ```
+    #[track_caller]
+    pub fn erf(&self) -> Tensor<E> {
+        let x = self.clone();
+        let k = E::of(FRAC_2_SQRT_PI);
+        map(self, erf).record("erf", &[self], move |_, g| {
+            let x = &x;
+            smallvec![Some(chain(
+                g,
+                x,
+                move |g, a| k * (-(a * a)).exp() * g,
+                || g.mul(&x.square().neg().exp()).mul_scalar(k)
+            ))]
+        })
+    }
+
+    /// `max(self, 0)`. d = 1 where self > 0, else 0 (also at 0, as PyTorch).
+    #[track_caller]
+    pub fn relu(&self) -> Tensor<E> {
+        let x = self.clone();
+        map(self, |a| if a > E::zero() { a } else { E::zero() }).record("relu", &[self], move |_, g| {
+            let x = &x;
+            smallvec![Some(chain_const(g, x, |a| if a > E::zero() { E::one() } else { E::zero() }))]
+        })
+    }
+
+    /// `self` where positive, else `negative_slope · self`. d = 1 where
+    /// self > 0, else `negative_slope` (also at 0, as PyTorch).
+    #[track_caller]
+    pub fn leaky_relu(&self, negative_slope: E) -> Tensor<E> {
+        let x = self.clone();
+        let s = negative_slope;
+        map(self, move |a| if a > E::zero() { a } else { a * s }).record("leaky_relu", &[self], move |_, g| {
+            let x = &x;
+            smallvec![Some(chain_const(g, x, move |a| if a > E::zero() { E::one() } else { s }))]
+        })
+    }
+
+    /// `scale · (x > 0 ? x : alpha · (e^x - 1))`, the shared form of ELU and SELU.
+    #[track_caller]
+    fn elu_scaled(&self, name: &'static str, alpha: E, scale: E) -> Tensor<E> {
+        let x = self.clone();
+        let neg = alpha * scale;
+        let out = map(self, move |a| if a <= E::zero() { (a.exp() - E::one()) * neg } else { a * scale });
+        out.record(name, &[self], move |_, g| {
+            let x = &x;
+            smallvec![Some(chain(
+                g,
+                x,
+                move |g, a| if a <= E::zero() { g * neg * a.exp() } else { g * scale },
+                || {
+                    let d = Tensor::where_(&x.le_scalar(E::zero()), &x.exp().mul_scalar(neg), &Tensor::scalar(scale));
+                    g.mul(&d)
+                }
+            ))]
+        })
+    }
+
+    /// ELU: `self` where positive, else `alpha · (e^self - 1)`. d = 1 where
+    /// self > 0, else `alpha · e^self` (PyTorch takes the exponential side at 0).
+    #[track_caller]
+    pub fn elu(&self, alpha: E) -> Tensor<E> {
+        self.elu_scaled("elu", alpha, E::one())
+    }
+
+    /// SELU: `scale · elu(self, alpha)` with PyTorch's constants
+    /// (alpha ≈ 1.6733, scale ≈ 1.0507).
+    #[track_caller]
+    pub fn selu(&self) -> Tensor<E> {
+        self.elu_scaled("selu", E::of(SELU_ALPHA), E::of(SELU_SCALE))
+    }
+
+    /// GELU, exact form: `self · Φ(self) = self/2 · (1 + erf(self/√2))`.
+    /// d = Φ(self) + self · φ(self), with φ the standard normal density.
+    ///
+    /// ```
+    /// use lamina_core::Tensor;
+    /// let y = Tensor::<f64>::from_vec(vec![0.0, 1.0], &[2]).gelu().to_vec();
+    /// assert_eq!(y[0], 0.0);
+    /// assert!((y[1] - 0.841_344_746_068_542_9).abs() < 1e-15);
+    /// ```
+    #[track_caller]
+    pub fn gelu(&self) -> Tensor<E> {
+        let x = self.clone();
+        let (half, r2) = (E::of(0.5), E::of(FRAC_1_SQRT_2));
+        let out = map(self, move |a| a * half * (E::one() + erf(a * r2)));
+        out.record("gelu", &[self], move |_, g| {
+            let x = &x;
+            let pdf_coef = E::of(GELU_PDF_COEF);
+            let fused = move |g: E, a: E| {
+                let cdf = half * (E::one() + erf(a * r2));
+                let pdf = pdf_coef * (a * a * E::of(-0.5)).exp();
+                g * (cdf + a * pdf)
+            };
+            smallvec![Some(chain(g, x, fused, || {
+                let cdf = x.mul_scalar(r2).erf().add_scalar(E::one()).mul_scalar(half);
+                let pdf = x.square().mul_scalar(E::of(-0.5)).exp().mul_scalar(pdf_coef);
+                g.mul(&cdf.add(&x.mul(&pdf)))
+            }))]
+        })
+    }
+
+    /// GELU, tanh approximation (PyTorch's `approximate='tanh'`):
+    /// `self/2 · (1 + tanh(√(2/π) · (self + 0.044715 · self³)))`.
+    /// d = (1 + t)/2 + self/2 · (1 - t²) · √(2/π) · (1 + 3 · 0.044715 · self²), t the tanh.
+    #[track_caller]
+    pub fn gelu_tanh(&self) -> Tensor<E> {
+        let x = self.clone();
+        let (beta, kappa, half) = (E::of(GELU_TANH_BETA), E::of(GELU_TANH_KAPPA), E::of(0.5));
+        let out = map(self, move |a| half * a * (E::one() + (beta * (a + kappa * (a * a * a))).tanh()));
+        out.record("gelu_tanh", &[self], move |_, g| {
+            let x = &x;
+            let three_kappa = E::of(3.0) * kappa;
+            let fused = move |g: E, a: E| {
+                let a2 = a * a;
+                let t = (beta * (a + kappa * (a2 * a))).tanh();
+                let left_d = half * (E::one() + t);
+                let right_d = half * a * (E::one() - t * t) * (beta * (E::one() + three_kappa * a2));
+                g * (left_d + right_d)
+            };
+            smallvec![Some(chain(g, x, fused, || {
+                let x2 = x.square();
+                let t = x.add(&x2.mul(x).mul_scalar(kappa)).mul_scalar(beta).tanh();
+                let left_d = t.add_scalar(E::one()).mul_scalar(half);
+                let inner_d = x2.mul_scalar(three_kappa).add_scalar(E::one()).mul_scalar(beta);
+                let right_d = x.mul_scalar(half).mul(&t.square().rsub_scalar(E::one())).mul(&inner_d);
+                g.mul(&left_d.add(&right_d))
+            }))]
+        })
+    }
+
+    /// SiLU (swish): `self · sigmoid(self)`. d = s · (1 + self · (1 - s)), s = sigmoid(self).
+    #[track_caller]
+    pub fn silu(&self) -> Tensor<E> {
+        let x = self.clone();
+        map(self, |a| a / (E::one() + (-a).exp())).record("silu", &[self], move |_, g| {
+            let x = &x;
+            let fused = |g: E, a: E| {
+                let s = E::one() / (E::one() + (-a).exp());
+                g * s * (E::one() + a * (E::one() - s))
+            };
+            smallvec![Some(chain(g, x, fused, || {
+                let s = x.sigmoid();
+                g.mul(&s.mul(&x.mul(&s.rsub_scalar(E::one())).add_scalar(E::one())))
+            }))]
+        })
+    }
+
+    /// Softplus `ln(1 + e^(beta·self)) / beta`, linear (`self`) where
+    /// `beta · self > threshold`, as PyTorch (defaults there: 1 and 20).
+    /// d = sigmoid(beta · self), or 1 in the linear region.
+    ///
+    /// ```
+    /// use lamina_core::Tensor;
+    /// let y = Tensor::<f64>::from_vec(vec![0.0, 30.0], &[2]).softplus(1.0, 20.0).to_vec();
+    /// assert!((y[0] - 2f64.ln()).abs() < 1e-15);
+    /// assert_eq!(y[1], 30.0);
+    /// ```
+    #[track_caller]
+    pub fn softplus(&self, beta: E, threshold: E) -> Tensor<E> {
+        let x = self.clone();
+        let out = map(self, move |a| if a * beta > threshold { a } else { (a * beta).exp().ln_1p() / beta });
+        out.record("softplus", &[self], move |_, g| {
+            let x = &x;
+            let fused = move |g: E, a: E| {
+                let z = (a * beta).exp();
+                if a * beta > threshold {
+                    g
+                } else {
+                    g * z / (z + E::one())
+                }
+            };
+            smallvec![Some(chain(g, x, fused, || {
+                let linear = x.mask_where(|a| a * beta > threshold);
+                g.mul(&Tensor::where_(&linear, &Tensor::scalar(E::one()), &x.mul_scalar(beta).sigmoid()))
+            }))]
+        })
+    }
+
+    /// Mish: `self · tanh(ln(1 + e^self))`.
+    /// d = t + self · sigmoid(self) · (1 - t²), t = tanh(softplus(self)).
+    #[track_caller]
+    pub fn mish(&self) -> Tensor<E> {
+        let x = self.clone();
+        map(self, |a| a * a.exp().ln_1p().tanh()).record("mish", &[self], move |_, g| {
+            let x = &x;
+            let fused = |g: E, a: E| {
+                let s = E::one() / (E::one() + (-a).exp());
+                let t = a.exp().ln_1p().tanh();
+                g * (t + a * s * (E::one() - t * t))
+            };
+            smallvec![Some(chain(g, x, fused, || {
+                // softplus(1, 20) equals ln(1 + e^x) wherever tanh of it is below 1.
+                let t = x.softplus(E::one(), E::of(20.0)).tanh();
+                let s = x.sigmoid();
+                g.mul(&t.add(&x.mul(&s).mul(&t.square().rsub_scalar(E::one()))))
+            }))]
+        })
+    }
+
+    /// `self` clamped to `[min_val, max_val]`. d = 1 strictly inside
+    /// (`min_val < self < max_val`), 0 elsewhere, as PyTorch's `hardtanh_backward`.
+    #[track_caller]
+    pub fn hardtanh(&self, min_val: E, max_val: E) -> Tensor<E> {
+        if min_val > max_val {
+            panic!(
+                "hardtanh: min_val {min_val} is greater than max_val {max_val} (shape {:?}) at {}",
+                self.shape(),
+                at(Location::caller())
+            );
+        }
+        let x = self.clone();
+        map(self, move |a| clamp_value(a, min_val, max_val)).record("hardtanh", &[self], move |_, g| {
+            let x = &x;
+            smallvec![Some(chain_const(g, x, move |a| {
+                if a > min_val && a < max_val {
+                    E::one()
+                } else {
+                    E::zero()
+                }
+            }))]
+        })
+    }
+
+    /// Clamps to `[min, max]` (either bound optional), like `torch.clamp`; when
+    /// `min > max` every element becomes `max`. NaN stays NaN. d = 1 where
+    /// `min <= self <= max` (bounds included, as PyTorch), else 0.
+    ///
+    /// ```
+    /// use lamina_core::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![-2.0, 0.5, 3.0], &[3]);
+    /// assert_eq!(x.clamp(Some(-1.0), Some(1.0)).to_vec(), vec![-1.0, 0.5, 1.0]);
+    /// assert_eq!(x.clamp(None, Some(0.0)).to_vec(), vec![-2.0, 0.0, 0.0]);
+    /// ```
+    #[track_caller]
+    pub fn clamp(&self, min: Option<E>, max: Option<E>) -> Tensor<E> {
+        if min.is_none() && max.is_none() {
+            panic!(
+                "clamp: at least one of min and max must be given (shape {:?}) at {}",
+                self.shape(),
+                at(Location::caller())
+            );
+        }
+        let lo = min.unwrap_or(E::neg_infinity());
+        let hi = max.unwrap_or(E::infinity());
+        let x = self.clone();
+        map(self, move |a| clamp_value(a, lo, hi)).record("clamp", &[self], move |_, g| {
+            let x = &x;
+            smallvec![Some(chain_const(g, x, move |a| if a >= lo && a <= hi { E::one() } else { E::zero() }))]
+        })
     }
 }
