@@ -122,7 +122,15 @@ fn pointwise_conv_reads_strided_inputs() {
 
 /// Direct convolution by its definition: out[n, o, y, x] = b[o] + sum over the
 /// group's channels and taps of input (zero outside) times weight.
-fn direct_conv2d(x: &Tensor<f64>, w: &Tensor<f64>, b: &[f64], s: [usize; 2], p: [usize; 2], d: [usize; 2], groups: usize) -> Tensor<f64> {
+fn direct_conv2d(
+    x: &Tensor<f64>,
+    w: &Tensor<f64>,
+    b: &[f64],
+    s: [usize; 2],
+    p: [usize; 2],
+    d: [usize; 2],
+    groups: usize,
+) -> Tensor<f64> {
     let (xs, ws) = (x.shape().to_vec(), w.shape().to_vec());
     let (n, c, h, wd) = (xs[0], xs[1], xs[2] as isize, xs[3] as isize);
     let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
@@ -175,7 +183,8 @@ impl ConvCase {
 
 fn conv_case() -> impl Strategy<Value = ConvCase> {
     let sizes = (1usize..=2, 1usize..=2, 1usize..=2, 1usize..=2);
-    let pairs = ([1usize..=3, 1usize..=3], [1usize..=2, 1usize..=2], [0usize..=1, 0usize..=1], [1usize..=2, 1usize..=2]);
+    let pairs =
+        ([1usize..=3, 1usize..=3], [1usize..=2, 1usize..=2], [0usize..=1, 0usize..=1], [1usize..=2, 1usize..=2]);
     (sizes, pairs)
         .prop_filter("kernel span fits in 5", |(_, (k, _, _, d))| (0..2).all(|a| d[a] * (k[a] - 1) < 5))
         .prop_flat_map(|((n, groups, cg, og), (k, s, p, d))| {
@@ -203,7 +212,13 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
 fn transpose_opts(c: &ConvCase, extra: [usize; 2]) -> ConvTranspose2dOptions {
     let o = &c.opts;
     let op = [0, 1].map(|a| extra[a] % o.stride[a].max(o.dilation[a]));
-    ConvTranspose2dOptions { stride: o.stride, padding: o.padding, output_padding: op, groups: o.groups, dilation: o.dilation }
+    ConvTranspose2dOptions {
+        stride: o.stride,
+        padding: o.padding,
+        output_padding: op,
+        groups: o.groups,
+        dilation: o.dilation,
+    }
 }
 
 fn ok(r: Result<(), lamina_core::GradcheckFailure>) -> Result<(), TestCaseError> {
@@ -303,7 +318,7 @@ proptest! {
         let fo = Fold2dOptions { kernel_size: k, dilation: o.dilation, padding: o.padding, stride: o.stride };
         let (hh, ww) = (c.xt.shape()[3], c.xt.shape()[2]);
         let u = |xs: &[Tensor<f64>]| xs[0].transpose(2, 3).unfold2d(&fo).fold2d([hh, ww], &fo).square();
-        ok(gradgradcheck(u, &[c.xt.clone()]))?;
+        ok(gradgradcheck(u, std::slice::from_ref(&c.xt)))?;
     }
 }
 
@@ -395,7 +410,8 @@ fn f32_matches_f64() {
     let want = x.conv2d(&w, None, &opts);
     let got = x.cast::<f32>().conv2d(&w.cast::<f32>(), None, &opts);
     assert_close(&got.cast::<f64>().to_vec(), &want.to_vec(), 1e-5);
-    let topts = ConvTranspose2dOptions { stride: [2, 1], padding: [1, 1], dilation: [1, 2], groups: 2, output_padding: [1, 0] };
+    let topts =
+        ConvTranspose2dOptions { stride: [2, 1], padding: [1, 1], dilation: [1, 2], groups: 2, output_padding: [1, 0] };
     let want = want.conv_transpose2d(&w, None, &topts);
     let got = got.conv_transpose2d(&w.cast::<f32>(), None, &topts);
     assert_close(&got.cast::<f64>().to_vec(), &want.to_vec(), 1e-4);

@@ -82,7 +82,8 @@ fn class_weights_divide_the_mean_by_the_weights_of_non_ignored_targets() {
     let mean = cross_entropy(&x, &y, &opts);
     assert_close(&[mean.item()], &[(2.0 * ln(2.0) + ln(4.0 / 3.0)) / 3.0], 1e-15);
     // nll_loss of the log-probabilities agrees.
-    let nll = nll_loss(&x.log_softmax(1), &y, &NllLossOptions { weight: Some(w), ignore_index: 7, ..Default::default() });
+    let nll =
+        nll_loss(&x.log_softmax(1), &y, &NllLossOptions { weight: Some(w), ignore_index: 7, ..Default::default() });
     assert_close(&[nll.item()], &[mean.item()], 1e-15);
 }
 
@@ -224,7 +225,11 @@ fn f32_matches_f64() {
     let y = IndexTensor::from_vec(vec![0, 2, 1, 1, 2, 0, 0, 1], &[2, 4]);
     let opts = CrossEntropyOptions { label_smoothing: 0.1, reduction: Reduction::None, ..Default::default() };
     let want = cross_entropy(&x, &y, &opts).to_vec();
-    let got = cross_entropy(&x.cast::<f32>(), &y, &CrossEntropyOptions { label_smoothing: 0.1, reduction: Reduction::None, ..Default::default() });
+    let got = cross_entropy(
+        &x.cast::<f32>(),
+        &y,
+        &CrossEntropyOptions { label_smoothing: 0.1, reduction: Reduction::None, ..Default::default() },
+    );
     assert_close(&got.cast::<f64>().to_vec(), &want, 1e-5);
     assert_close(&x.cast::<f32>().softmax(1).cast::<f64>().to_vec(), &x.softmax(1).to_vec(), 1e-6);
 }
@@ -322,9 +327,9 @@ proptest! {
         // Applied to a transposed (non-contiguous) view.
         let f = |xs: &[Tensor<f64>]| xs[0].transpose(0, -1).softmax(dim);
         let g = |xs: &[Tensor<f64>]| xs[0].transpose(0, -1).log_softmax(dim);
-        gradcheck(f, &[x.clone()]).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        gradgradcheck(f, &[x.clone()]).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        gradcheck(g, &[x.clone()]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradcheck(f, std::slice::from_ref(&x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradgradcheck(f, std::slice::from_ref(&x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradcheck(g, std::slice::from_ref(&x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
         gradgradcheck(g, &[x]).map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
 
@@ -344,11 +349,11 @@ proptest! {
     fn cross_entropy_derivatives(case in ce_case()) {
         let (y, opts) = (case.target(), case.opts());
         let f = |xs: &[Tensor<f64>]| cross_entropy(&xs[0], &y, &opts);
-        gradcheck(f, &[case.x.clone()]).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        gradgradcheck(f, &[case.x.clone()]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradcheck(f, std::slice::from_ref(&case.x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradgradcheck(f, std::slice::from_ref(&case.x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let nopts = NllLossOptions { weight: opts.weight.clone(), ignore_index: -1, reduction: case.reduction };
         let g = |xs: &[Tensor<f64>]| nll_loss(&xs[0].log_softmax(1), &y, &nopts);
-        gradgradcheck(g, &[case.x.clone()]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradgradcheck(g, std::slice::from_ref(&case.x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
 
     #[test]

@@ -721,7 +721,13 @@ impl<E: Element> Tensor<E> {
     /// has the input's length; an odd total padding puts the extra zero at the
     /// end, as PyTorch does.
     #[track_caller]
-    pub fn conv1d_same(&self, weight: &Tensor<E>, bias: Option<&Tensor<E>>, dilation: usize, groups: usize) -> Tensor<E> {
+    pub fn conv1d_same(
+        &self,
+        weight: &Tensor<E>,
+        bias: Option<&Tensor<E>>,
+        dilation: usize,
+        groups: usize,
+    ) -> Tensor<E> {
         let total = dilation * weight.shape().last().map_or(0, |&k| k.saturating_sub(1));
         let sp = Spec::one(1, total / 2, total - total / 2, dilation, groups);
         self.conv_checked("conv1d", weight, bias, sp, 1, false)

@@ -126,14 +126,7 @@ impl<E: Element> Tensor<E> {
     }
 
     #[track_caller]
-    fn dropout_impl(
-        &self,
-        op: &str,
-        p: f64,
-        training: bool,
-        channels: bool,
-        g: Option<&mut Generator>,
-    ) -> Tensor<E> {
+    fn dropout_impl(&self, op: &str, p: f64, training: bool, channels: bool, g: Option<&mut Generator>) -> Tensor<E> {
         check_probability(op, p);
         if channels && self.ndim() < 2 {
             panic!(
@@ -209,7 +202,13 @@ impl<E: Element> Tensor<E> {
     /// `zero_pad`, rows equal to `pad` read as zeros. Its adjoint is
     /// [`embedding_scatter`](Self::embedding_scatter), which never writes row `pad`.
     #[track_caller]
-    fn embedding_gather(&self, rows: Arc<Vec<usize>>, pad: Option<usize>, zero_pad: bool, out_shape: &[usize]) -> Tensor<E> {
+    fn embedding_gather(
+        &self,
+        rows: Arc<Vec<usize>>,
+        pad: Option<usize>,
+        zero_pad: bool,
+        out_shape: &[usize],
+    ) -> Tensor<E> {
         let (num, dim) = (self.shape()[0], self.shape()[1]);
         let mut out = vec![E::zero(); rows.len() * dim];
         with_contiguous(self, |w| {
@@ -219,9 +218,8 @@ impl<E: Element> Tensor<E> {
                 }
             }
         });
-        Tensor::from_vec(out, out_shape).record("embedding", &[self], move |_, g| {
-            smallvec![Some(g.embedding_scatter(rows.clone(), pad, num))]
-        })
+        Tensor::from_vec(out, out_shape)
+            .record("embedding", &[self], move |_, g| smallvec![Some(g.embedding_scatter(rows.clone(), pad, num))])
     }
 
     /// `[num, dim]` zeros with row `i` of `self` (flattened to `[len, dim]`)
@@ -260,6 +258,10 @@ impl<E: Element> Tensor<E> {
     /// ```
     #[track_caller]
     pub fn moments(&self, dims: &[isize], correction: usize, keepdim: bool) -> (Tensor<E>, Tensor<E>) {
+        for &i in dims {
+            // Checked here, outside any closure, so a bad dim reports the caller's line.
+            self.dim_index("moments", i);
+        }
         let d = self.dims_index("moments", dims);
         let shape = self.shape();
         let kept: Vec<usize> = (0..shape.len()).filter(|i| !d.contains(i)).collect();

@@ -45,7 +45,8 @@ impl PoolGeom {
     /// The flat plane indices of window `(oy, ox)`, row-major.
     fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
         let (wy, wx, w) = (self.wins[0][oy], self.wins[1][ox], self.big[1]);
-        (0..wy.len).flat_map(move |ky| (0..wx.len).map(move |kx| (wy.start + ky * wy.step) * w + wx.start + kx * wx.step))
+        (0..wy.len)
+            .flat_map(move |ky| (0..wx.len).map(move |kx| (wy.start + ky * wy.step) * w + wx.start + kx * wx.step))
     }
 
     fn divisor(&self, oy: usize, ox: usize) -> usize {
@@ -249,25 +250,45 @@ impl<E: Element> Tensor<E> {
         if spatial == 1 {
             out = out.squeeze(-2);
         }
-        let ids = IndexTensor::from_vec(idx.iter().map(|&i| if i == NONE { -1 } else { i as i64 }).collect(), out.shape());
+        let ids =
+            IndexTensor::from_vec(idx.iter().map(|&i| if i == NONE { -1 } else { i as i64 }).collect(), out.shape());
         (out, ids)
     }
 
     #[track_caller]
-    fn max_pool_checked(&self, op: &str, spatial: usize, k: [usize; 2], s: [usize; 2], p: [usize; 2], d: [usize; 2], ceil_mode: bool) -> (Tensor<E>, IndexTensor) {
+    fn max_pool_checked(
+        &self,
+        op: &str,
+        spatial: usize,
+        k: [usize; 2],
+        s: [usize; 2],
+        p: [usize; 2],
+        d: [usize; 2],
+        ceil_mode: bool,
+    ) -> (Tensor<E>, IndexTensor) {
         let x = self.pool_input(op, spatial, &k[2 - spatial..]);
         let big = [x.shape()[x.ndim() - 2], x.shape()[x.ndim() - 1]];
         let mut wins: [Vec<Win>; 2] = Default::default();
         for a in 0..2 {
             if k[a] == 0 || s[a] == 0 || d[a] == 0 {
-                panic!("{op}: kernel_size, stride and dilation must be positive (shape {:?}, kernel {:?}) at {}", self.shape(), &k[2 - spatial..], at(Location::caller()));
+                panic!(
+                    "{op}: kernel_size, stride and dilation must be positive (shape {:?}, kernel {:?}) at {}",
+                    self.shape(),
+                    &k[2 - spatial..],
+                    at(Location::caller())
+                );
             }
             let span = d[a] * (k[a] - 1) + 1;
             if p[a] > span / 2 {
                 panic!("{op}: padding should be at most half of the effective kernel size (shape {:?}, kernel {:?}, padding {:?}) at {}", self.shape(), &k[2 - spatial..], &p[2 - spatial..], at(Location::caller()));
             }
             let Some(out) = pooled_size(big[a], k[a], p[a], s[a], d[a], ceil_mode) else {
-                panic!("{op}: input of shape {:?} is too small for kernel {:?} at {}", self.shape(), &k[2 - spatial..], at(Location::caller()));
+                panic!(
+                    "{op}: input of shape {:?} is too small for kernel {:?} at {}",
+                    self.shape(),
+                    &k[2 - spatial..],
+                    at(Location::caller())
+                );
             };
             wins[a] = max_windows(big[a], out, k[a], p[a], s[a], d[a]);
         }
@@ -275,7 +296,17 @@ impl<E: Element> Tensor<E> {
     }
 
     #[track_caller]
-    fn avg_pool_checked(&self, op: &'static str, spatial: usize, k: [usize; 2], s: [usize; 2], p: [usize; 2], ceil_mode: bool, count_include_pad: bool, divisor_override: Option<usize>) -> Tensor<E> {
+    fn avg_pool_checked(
+        &self,
+        op: &'static str,
+        spatial: usize,
+        k: [usize; 2],
+        s: [usize; 2],
+        p: [usize; 2],
+        ceil_mode: bool,
+        count_include_pad: bool,
+        divisor_override: Option<usize>,
+    ) -> Tensor<E> {
         let x = self.pool_input(op, spatial, &k[2 - spatial..]);
         let big = [x.shape()[x.ndim() - 2], x.shape()[x.ndim() - 1]];
         let mut wins: [Vec<Win>; 2] = Default::default();
@@ -284,13 +315,23 @@ impl<E: Element> Tensor<E> {
         }
         for a in 0..2 {
             if k[a] == 0 || s[a] == 0 {
-                panic!("{op}: kernel_size and stride must be positive (shape {:?}, kernel {:?}) at {}", self.shape(), &k[2 - spatial..], at(Location::caller()));
+                panic!(
+                    "{op}: kernel_size and stride must be positive (shape {:?}, kernel {:?}) at {}",
+                    self.shape(),
+                    &k[2 - spatial..],
+                    at(Location::caller())
+                );
             }
             if p[a] > k[a] / 2 {
                 panic!("{op}: padding should be at most half of the kernel size (shape {:?}, kernel {:?}, padding {:?}) at {}", self.shape(), &k[2 - spatial..], &p[2 - spatial..], at(Location::caller()));
             }
             let Some(out) = pooled_size(big[a], k[a], p[a], s[a], 1, ceil_mode) else {
-                panic!("{op}: input of shape {:?} is too small for kernel {:?} at {}", self.shape(), &k[2 - spatial..], at(Location::caller()));
+                panic!(
+                    "{op}: input of shape {:?} is too small for kernel {:?} at {}",
+                    self.shape(),
+                    &k[2 - spatial..],
+                    at(Location::caller())
+                );
             };
             wins[a] = avg_windows(big[a], out, k[a], p[a], s[a], count_include_pad);
         }
@@ -307,7 +348,12 @@ impl<E: Element> Tensor<E> {
         let x = self.pool_input(op, spatial, &out[2 - spatial..]);
         let big = [x.shape()[x.ndim() - 2], x.shape()[x.ndim() - 1]];
         if out.contains(&0) || big.contains(&0) {
-            panic!("{op}: input of shape {:?} and output size {:?} must be non-empty at {}", self.shape(), &out[2 - spatial..], at(Location::caller()));
+            panic!(
+                "{op}: input of shape {:?} and output size {:?} must be non-empty at {}",
+                self.shape(),
+                &out[2 - spatial..],
+                at(Location::caller())
+            );
         }
         let wins = [adaptive_windows(big[0], out[0]), adaptive_windows(big[1], out[1])];
         (x, PoolGeom { name: op, big, wins, divisor_override: None })
@@ -366,7 +412,16 @@ impl<E: Element> Tensor<E> {
     pub fn avg_pool2d(&self, opts: &AvgPool2dOptions) -> Tensor<E> {
         let o = opts;
         let s = o.stride.unwrap_or(o.kernel_size);
-        self.avg_pool_checked("avg_pool2d", 2, o.kernel_size, s, o.padding, o.ceil_mode, o.count_include_pad, o.divisor_override)
+        self.avg_pool_checked(
+            "avg_pool2d",
+            2,
+            o.kernel_size,
+            s,
+            o.padding,
+            o.ceil_mode,
+            o.count_include_pad,
+            o.divisor_override,
+        )
     }
 
     /// 1-d average pooling (`F.avg_pool1d`) of `[N, C, L]` (or `[C, L]`).
@@ -374,7 +429,16 @@ impl<E: Element> Tensor<E> {
     pub fn avg_pool1d(&self, opts: &AvgPool1dOptions) -> Tensor<E> {
         let o = opts;
         let s = o.stride.unwrap_or(o.kernel_size);
-        self.avg_pool_checked("avg_pool1d", 1, [1, o.kernel_size], [1, s], [0, o.padding], o.ceil_mode, o.count_include_pad, None)
+        self.avg_pool_checked(
+            "avg_pool1d",
+            1,
+            [1, o.kernel_size],
+            [1, s],
+            [0, o.padding],
+            o.ceil_mode,
+            o.count_include_pad,
+            None,
+        )
     }
 
     /// Adaptive 2-d average pooling (`F.adaptive_avg_pool2d`) to `output_size`:

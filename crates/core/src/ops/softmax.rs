@@ -215,7 +215,10 @@ impl Classes {
         ignore_index: i64,
     ) -> Classes {
         let s = input.shape();
-        let fits = s.len() >= 2 && target.shape().len() == s.len() - 1 && target.shape()[0] == s[0] && target.shape()[1..] == s[2..];
+        let fits = s.len() >= 2
+            && target.shape().len() == s.len() - 1
+            && target.shape()[0] == s[0]
+            && target.shape()[1..] == s[2..];
         if !fits {
             panic!(
                 "{op}: expected an input [N, C, d1...] and a target [N, d1...] (shapes {:?} and {:?}) at {}",
@@ -277,7 +280,12 @@ impl Classes {
 
     /// The per-position loss of `input` (contiguous `[N, C, inner]`): `f(lse, x_target, sum_c w_c x_c)`
     /// at each non-ignored position, zero elsewhere. `lse` is only computed when `need_lse`.
-    fn per_position<E: Element>(&self, input: &Tensor<E>, need_lse: bool, f: impl Fn(f64, f64, f64, f64) -> f64) -> Vec<E> {
+    fn per_position<E: Element>(
+        &self,
+        input: &Tensor<E>,
+        need_lse: bool,
+        f: impl Fn(f64, f64, f64, f64) -> f64,
+    ) -> Vec<E> {
         let (c, inner) = (self.c, self.inner);
         with_contiguous(input, |x| {
             self.target
@@ -314,7 +322,8 @@ fn reduce_loss<E: Element>(per: Tensor<E>, reduction: Reduction, divisor: f64) -
 
 /// Lifts an unbatched input `[C]` with a 0-d target to `[1, C]` and `[1]`.
 fn batch_classes<E: Element>(input: &Tensor<E>, target: &IndexTensor) -> Option<(Tensor<E>, IndexTensor)> {
-    (input.ndim() == 1 && target.shape().is_empty()).then(|| (input.unsqueeze(0), IndexTensor::from_vec(target.to_vec(), &[1])))
+    (input.ndim() == 1 && target.shape().is_empty())
+        .then(|| (input.unsqueeze(0), IndexTensor::from_vec(target.to_vec(), &[1])))
 }
 
 impl<E: Element> Tensor<E> {
@@ -325,7 +334,13 @@ impl<E: Element> Tensor<E> {
     /// non-ignored targets. d/dx = g (a softmax(x) - B) with constants
     /// `a = (1 - s) w[t] + (s / C) sum w` and `B = (1 - s) w[t] onehot(t) + (s / C) w`.
     #[track_caller]
-    fn cross_entropy_core(&self, target: &IndexTensor, weight: Option<&Tensor<E>>, ignore_index: i64, smoothing: f64) -> (Tensor<E>, f64) {
+    fn cross_entropy_core(
+        &self,
+        target: &IndexTensor,
+        weight: Option<&Tensor<E>>,
+        ignore_index: i64,
+        smoothing: f64,
+    ) -> (Tensor<E>, f64) {
         let cls = Arc::new(Classes::new("cross_entropy", self, target, weight, ignore_index));
         let c = cls.c as f64;
         let total_w: f64 = cls.weight.iter().sum();
