@@ -39,7 +39,11 @@ pub use gradcheck::{
     gradcheck, gradcheck_outputs, gradcheck_with, gradgradcheck, gradgradcheck_with, GradcheckFailure, GradcheckOptions,
 };
 pub use layout::{broadcast_shapes, Layout, Shape};
-pub use ops::{IndexTensor, Mask, PadMode};
+pub use ops::{
+    cross_entropy, nll_loss, AvgPool1dOptions, AvgPool2dOptions, ClassTarget, Conv1dOptions, Conv2dOptions,
+    ConvTranspose1dOptions, ConvTranspose2dOptions, CrossEntropyOptions, Fold1dOptions, Fold2dOptions, IndexTensor,
+    Mask, MaxPool1dOptions, MaxPool2dOptions, NllLossOptions, PadMode, Reduction,
+};
 pub use rng::{default_generator_state, manual_seed, set_default_generator_state, with_default_generator, Generator};
 pub use tape::{
     detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad, no_grad_guard, set_anomaly_enabled, set_grad_enabled,

@@ -15,5 +15,10 @@ mod softmax;
 mod unary;
 
 pub use compare::Mask;
+pub use conv::{
+    Conv1dOptions, Conv2dOptions, ConvTranspose1dOptions, ConvTranspose2dOptions, Fold1dOptions, Fold2dOptions,
+};
 pub use index::IndexTensor;
+pub use pool::{AvgPool1dOptions, AvgPool2dOptions, MaxPool1dOptions, MaxPool2dOptions};
 pub use shape::PadMode;
+pub use softmax::{cross_entropy, nll_loss, ClassTarget, CrossEntropyOptions, NllLossOptions, Reduction};

@@ -1,1 +1,484 @@
-//! softmax, log_softmax and the fused cross-entropy core.
+//! softmax, log_softmax and the fused cross-entropy core, with the
+//! reduction-aware [`cross_entropy`] and [`nll_loss`] built on them.
+//!
+//! Each kernel subtracts the row maximum before exponentiating, so large
+//! logits never overflow. The backward rules are written with softmax itself
+//! and element-wise ops, so second derivatives work.
+
+use super::nn::{for_each_block, split_at_dim, with_contiguous};
+use crate::tensor::at;
+use crate::threads::PAR_MIN;
+use crate::{Element, IndexTensor, Tensor};
+use smallvec::smallvec;
+use std::panic::Location;
+use std::sync::Arc;
+
+/// Elements a parallel task of the row kernels covers at least.
+const ROWS_MIN: usize = 1 << 12;
+
+/// Softmax (or log-softmax) of one `[size, inner]` block along its first axis.
+fn softmax_block<E: Element>(src: &[E], dst: &mut [E], size: usize, inner: usize, log: bool) {
+    let mut max = vec![E::neg_infinity(); inner];
+    for row in src.chunks_exact(inner) {
+        for (m, &v) in max.iter_mut().zip(row) {
+            if v > *m {
+                *m = v;
+            }
+        }
+    }
+    let mut sum = vec![E::zero(); inner];
+    for (out, row) in dst.chunks_exact_mut(inner).zip(src.chunks_exact(inner)) {
+        for (((o, &v), &m), s) in out.iter_mut().zip(row).zip(&max).zip(sum.iter_mut()) {
+            *o = (v - m).exp();
+            *s = *s + *o;
+        }
+    }
+    if log {
+        let shift: Vec<E> = max.iter().zip(&sum).map(|(&m, &s)| m + s.ln()).collect();
+        for (out, row) in dst.chunks_exact_mut(inner).zip(src.chunks_exact(inner)) {
+            for ((o, &v), &c) in out.iter_mut().zip(row).zip(&shift) {
+                *o = v - c;
+            }
+        }
+    } else {
+        let inv: Vec<E> = sum.iter().map(|&s| s.recip()).collect();
+        for out in dst.chunks_exact_mut(inner) {
+            for (o, &r) in out.iter_mut().zip(&inv) {
+                *o = *o * r;
+            }
+        }
+    }
+    debug_assert_eq!(src.len(), size * inner);
+}
+
+/// Softmax or log-softmax of `x` along `dim` (unrecorded).
+fn softmax_raw<E: Element>(x: &Tensor<E>, dim: usize, log: bool) -> Tensor<E> {
+    let (_, size, inner) = split_at_dim(x.shape(), dim);
+    let block = size * inner;
+    let mut out = vec![E::zero(); x.numel()];
+    if block > 0 {
+        let per_task = block * ROWS_MIN.div_ceil(block);
+        with_contiguous(x, |src| {
+            for_each_block(&mut out, per_task, src.len() >= PAR_MIN, |t, dst| {
+                let src = &src[t * per_task..t * per_task + dst.len()];
+                for (s, d) in src.chunks_exact(block).zip(dst.chunks_exact_mut(block)) {
+                    softmax_block(s, d, size, inner, log);
+                }
+            });
+        });
+    }
+    Tensor::from_vec(out, x.shape())
+}
+
+impl<E: Element> Tensor<E> {
+    /// `exp(x) / sum(exp(x))` along `dim` (`F.softmax`), computed stably.
+    /// d = y ⊙ (g - sum(g ⊙ y, dim)).
+    ///
+    /// ```
+    /// use lamina_core::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![0.0, 2f64.ln(), 1000.0, 1000.0], &[2, 2]);
+    /// let y = x.softmax(-1).to_vec();
+    /// assert!((y[0] - 1.0 / 3.0).abs() < 1e-15 && (y[1] - 2.0 / 3.0).abs() < 1e-15);
+    /// assert_eq!(&y[2..], &[0.5, 0.5]);
+    /// ```
+    #[track_caller]
+    pub fn softmax(&self, dim: isize) -> Tensor<E> {
+        self.softmax_op("softmax", dim, false)
+    }
+
+    /// `x - log(sum(exp(x)))` along `dim` (`F.log_softmax`), computed stably.
+    /// d = g - exp(y) ⊙ sum(g, dim).
+    ///
+    /// ```
+    /// use lamina_core::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![1.0, 1.0, 1.0, 1.0], &[4]);
+    /// assert!(x.log_softmax(0).to_vec().iter().all(|&v| (v + 4f64.ln()).abs() < 1e-15));
+    /// ```
+    #[track_caller]
+    pub fn log_softmax(&self, dim: isize) -> Tensor<E> {
+        self.softmax_op("log_softmax", dim, true)
+    }
+
+    #[track_caller]
+    fn softmax_op(&self, op: &'static str, dim: isize, log: bool) -> Tensor<E> {
+        if self.ndim() == 0 && (dim == 0 || dim == -1) {
+            // As in PyTorch, a scalar is a one-element row.
+            return self.reshape(&[1]).softmax_op(op, 0, log).reshape(&[]);
+        }
+        let d = self.dim_index(op, dim);
+        let out = softmax_raw(self, d, log);
+        let y = out.detach();
+        let di = d as isize;
+        out.record(op, &[self], move |c, g| {
+            let y = c.output(&y);
+            let dx = if log {
+                g.sub(&y.exp().mul(&g.sum_dims(&[di], true)))
+            } else {
+                y.mul(&g.sub(&g.mul(&y).sum_dims(&[di], true)))
+            };
+            smallvec![Some(dx)]
+        })
+    }
+}
+
+/// How a loss reduces its per-element values (PyTorch's `reduction`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reduction {
+    /// Per-element losses (`'none'`).
+    None,
+    /// The mean, weighted by class weights where the loss has them (`'mean'`, the default).
+    #[default]
+    Mean,
+    /// The sum (`'sum'`).
+    Sum,
+}
+
+/// Options of [`cross_entropy`], with PyTorch's names and defaults.
+#[derive(Clone, Debug)]
+pub struct CrossEntropyOptions<E: Element = f32> {
+    /// A weight per class, shape `[C]` (default none: all 1). A constant: it
+    /// receives no gradient.
+    pub weight: Option<Tensor<E>>,
+    /// Class-index targets equal to this contribute nothing (default -100).
+    pub ignore_index: i64,
+    /// How the per-element losses are reduced (default [`Reduction::Mean`]).
+    pub reduction: Reduction,
+    /// Mixes the target with the uniform distribution: `(1 - s) * target + s / C`
+    /// (default 0.0).
+    pub label_smoothing: f64,
+}
+
+impl<E: Element> Default for CrossEntropyOptions<E> {
+    fn default() -> Self {
+        CrossEntropyOptions { weight: None, ignore_index: -100, reduction: Reduction::Mean, label_smoothing: 0.0 }
+    }
+}
+
+/// Options of [`nll_loss`], with PyTorch's names and defaults.
+#[derive(Clone, Debug)]
+pub struct NllLossOptions<E: Element = f32> {
+    /// A weight per class, shape `[C]` (default none: all 1). A constant.
+    pub weight: Option<Tensor<E>>,
+    /// Targets equal to this contribute nothing (default -100).
+    pub ignore_index: i64,
+    /// How the per-element losses are reduced (default [`Reduction::Mean`]).
+    pub reduction: Reduction,
+}
+
+impl<E: Element> Default for NllLossOptions<E> {
+    fn default() -> Self {
+        NllLossOptions { weight: None, ignore_index: -100, reduction: Reduction::Mean }
+    }
+}
+
+/// The target of [`cross_entropy`]: class indices or class probabilities.
+/// Converts from `&IndexTensor` and `&Tensor`.
+#[derive(Clone, Copy, Debug)]
+pub enum ClassTarget<'a, E: Element = f32> {
+    /// Class indices, shape `[N, d1, ...]` (the input without its class dim).
+    Indices(&'a IndexTensor),
+    /// Class probabilities, the input's shape; differentiable.
+    Probabilities(&'a Tensor<E>),
+}
+
+impl<'a, E: Element> From<&'a IndexTensor> for ClassTarget<'a, E> {
+    fn from(t: &'a IndexTensor) -> Self {
+        ClassTarget::Indices(t)
+    }
+}
+
+impl<'a, E: Element> From<&'a Tensor<E>> for ClassTarget<'a, E> {
+    fn from(t: &'a Tensor<E>) -> Self {
+        ClassTarget::Probabilities(t)
+    }
+}
+
+/// Class-index targets checked against an input `[N, C, inner...]`.
+struct Classes {
+    /// Samples, classes, and positions per sample (the product of `d1...`).
+    n: usize,
+    c: usize,
+    inner: usize,
+    /// The target class of each position (`n * inner`, row-major); `None` where ignored.
+    target: Vec<Option<usize>>,
+    /// The class weights (all 1 without a weight).
+    weight: Vec<f64>,
+}
+
+impl Classes {
+    #[track_caller]
+    fn new<E: Element>(
+        op: &str,
+        input: &Tensor<E>,
+        target: &IndexTensor,
+        weight: Option<&Tensor<E>>,
+        ignore_index: i64,
+    ) -> Classes {
+        let s = input.shape();
+        let fits = s.len() >= 2
+            && target.shape().len() == s.len() - 1
+            && target.shape()[0] == s[0]
+            && target.shape()[1..] == s[2..];
+        if !fits {
+            panic!(
+                "{op}: expected an input [N, C, d1...] and a target [N, d1...] (shapes {:?} and {:?}) at {}",
+                s,
+                target.shape(),
+                at(Location::caller())
+            );
+        }
+        let c = s[1];
+        let weight = match weight {
+            Some(w) if w.shape() != [c] => panic!(
+                "{op}: the class weight must have shape [{c}] (shapes {:?} and weight {:?}) at {}",
+                s,
+                w.shape(),
+                at(Location::caller())
+            ),
+            Some(w) => w.to_f64_vec(),
+            None => vec![1.0; c],
+        };
+        // A loop, not a closure: the panic must report the caller's line.
+        let mut targets = Vec::with_capacity(target.data.len());
+        for &t in target.data.iter() {
+            if t == ignore_index {
+                targets.push(None);
+            } else if t < 0 || t >= c as i64 {
+                panic!(
+                    "{op}: target {t} is out of bounds for {c} classes (shapes {:?} and {:?}) at {}",
+                    s,
+                    target.shape(),
+                    at(Location::caller())
+                );
+            } else {
+                targets.push(Some(t as usize));
+            }
+        }
+        Classes { n: s[0], c, inner: s[2..].iter().product(), target: targets, weight }
+    }
+
+    /// The sum of the weights of the non-ignored targets: the mean's divisor.
+    fn weight_sum(&self) -> f64 {
+        self.target.iter().flatten().map(|&t| self.weight[t]).sum()
+    }
+
+    /// `[N, C, inner]` constants: `diag * w[t]` at each target class plus
+    /// `off * w[c]` for every class, zero at ignored positions.
+    fn coefficients<E: Element>(&self, shape: &[usize], diag: f64, off: f64) -> Tensor<E> {
+        let (c, inner) = (self.c, self.inner);
+        let mut out = vec![E::zero(); self.n * c * inner];
+        for (pos, t) in self.target.iter().enumerate() {
+            let Some(t) = *t else { continue };
+            let (ni, j) = (pos / inner, pos % inner);
+            for k in 0..c {
+                let delta = if k == t { diag * self.weight[t] } else { 0.0 };
+                out[(ni * c + k) * inner + j] = E::of(delta + off * self.weight[k]);
+            }
+        }
+        Tensor::from_vec(out, shape)
+    }
+
+    /// The per-position loss of `input` (contiguous `[N, C, inner]`): `f(lse, x_target, sum_c w_c x_c)`
+    /// at each non-ignored position, zero elsewhere. `lse` is only computed when `need_lse`.
+    fn per_position<E: Element>(
+        &self,
+        input: &Tensor<E>,
+        need_lse: bool,
+        f: impl Fn(f64, f64, f64, f64) -> f64,
+    ) -> Vec<E> {
+        let (c, inner) = (self.c, self.inner);
+        with_contiguous(input, |x| {
+            self.target
+                .iter()
+                .enumerate()
+                .map(|(pos, t)| {
+                    let Some(t) = *t else { return E::zero() };
+                    let (ni, j) = (pos / inner, pos % inner);
+                    let at = |k: usize| x[(ni * c + k) * inner + j].f64();
+                    let lse = if need_lse {
+                        let m = (0..c).map(at).fold(f64::NEG_INFINITY, f64::max);
+                        let m = if m.is_finite() { m } else { 0.0 };
+                        m + (0..c).map(|k| (at(k) - m).exp()).sum::<f64>().ln()
+                    } else {
+                        0.0
+                    };
+                    let wx: f64 = if need_lse { (0..c).map(|k| self.weight[k] * at(k)).sum() } else { 0.0 };
+                    E::of(f(lse, at(t), self.weight[t], wx))
+                })
+                .collect()
+        })
+    }
+}
+
+/// Applies `reduction` to per-element losses whose mean divides by `divisor`.
+#[track_caller]
+fn reduce_loss<E: Element>(per: Tensor<E>, reduction: Reduction, divisor: f64) -> Tensor<E> {
+    match reduction {
+        Reduction::None => per,
+        Reduction::Sum => per.sum(),
+        Reduction::Mean => per.sum().div_scalar(E::of(divisor)),
+    }
+}
+
+/// Lifts an unbatched input `[C]` with a 0-d target to `[1, C]` and `[1]`.
+fn batch_classes<E: Element>(input: &Tensor<E>, target: &IndexTensor) -> Option<(Tensor<E>, IndexTensor)> {
+    (input.ndim() == 1 && target.shape().is_empty())
+        .then(|| (input.unsqueeze(0), IndexTensor::from_vec(target.to_vec(), &[1])))
+}
+
+impl<E: Element> Tensor<E> {
+    /// The fused cross-entropy core: per-element losses `[N, d1...]` of logits
+    /// `[N, C, d1...]` against class indices,
+    /// `(1 - s) w[t] (lse - x_t) + (s / C) sum_c w[c] (lse - x_c)` (zero where
+    /// the target is ignored), and the mean's divisor `sum w[t]` over the
+    /// non-ignored targets. d/dx = g (a softmax(x) - B) with constants
+    /// `a = (1 - s) w[t] + (s / C) sum w` and `B = (1 - s) w[t] onehot(t) + (s / C) w`.
+    #[track_caller]
+    fn cross_entropy_core(
+        &self,
+        target: &IndexTensor,
+        weight: Option<&Tensor<E>>,
+        ignore_index: i64,
+        smoothing: f64,
+    ) -> (Tensor<E>, f64) {
+        let cls = Arc::new(Classes::new("cross_entropy", self, target, weight, ignore_index));
+        let c = cls.c as f64;
+        let total_w: f64 = cls.weight.iter().sum();
+        let per = cls.per_position(self, true, |lse, xt, wt, wx| {
+            let nll = wt * (lse - xt);
+            if smoothing > 0.0 {
+                (1.0 - smoothing) * nll + smoothing / c * (total_w * lse - wx)
+            } else {
+                nll
+            }
+        });
+        let divisor = cls.weight_sum();
+        let x = self.clone();
+        let x_shape: Vec<usize> = self.shape().into();
+        let out = Tensor::from_vec(per, target.shape()).record("cross_entropy", &[self], move |_, g| {
+            let keep: Vec<usize> = x_shape.iter().enumerate().map(|(d, &s)| if d == 1 { 1 } else { s }).collect();
+            let b = cls.coefficients::<E>(&x_shape, 1.0 - smoothing, smoothing / c);
+            let scale: Vec<E> = cls
+                .target
+                .iter()
+                .map(|t| t.map_or(E::zero(), |t| E::of((1.0 - smoothing) * cls.weight[t] + smoothing / c * total_w)))
+                .collect();
+            let scale = Tensor::from_vec(scale, &keep);
+            smallvec![Some(g.unsqueeze(1).mul(&x.softmax(1).mul(&scale).sub(&b)))]
+        });
+        (out, divisor)
+    }
+
+    /// The NLL core: per-element `-w[t] x_t` of log-probabilities `[N, C, d1...]`
+    /// (zero where ignored) and the mean's divisor. d/dx = -g w[t] onehot(t).
+    #[track_caller]
+    fn nll_core(&self, target: &IndexTensor, weight: Option<&Tensor<E>>, ignore_index: i64) -> (Tensor<E>, f64) {
+        let cls = Arc::new(Classes::new("nll_loss", self, target, weight, ignore_index));
+        let per = cls.per_position(self, false, |_, xt, wt, _| -wt * xt);
+        let divisor = cls.weight_sum();
+        let x_shape: Vec<usize> = self.shape().into();
+        let out = Tensor::from_vec(per, target.shape()).record("nll_loss", &[self], move |_, g| {
+            smallvec![Some(g.unsqueeze(1).mul(&cls.coefficients::<E>(&x_shape, -1.0, 0.0)))]
+        });
+        (out, divisor)
+    }
+}
+
+/// Cross-entropy between logits and targets (`F.cross_entropy`), with
+/// PyTorch's definitions.
+///
+/// - `input`: logits `[N, C]`, `[N, C, d1...]` (class dim 1) or `[C]`.
+/// - class-index `target` ([`IndexTensor`] `[N, d1...]`, or 0-d for `[C]`):
+///   per element `(1 - s) w[t] nll + (s / C) sum_c w[c] (-log p_c)`, zero where
+///   `target == ignore_index`; the mean divides by the sum of `w[t]` over
+///   non-ignored targets.
+/// - probability `target` (a [`Tensor`] of the input's shape, differentiable):
+///   per element `-sum_c w[c] t'_c log p_c` with `t' = (1 - s) t + s / C`; the
+///   mean divides by the number of elements `N * d1 * ...`.
+///
+/// ```
+/// use lamina_core::{cross_entropy, CrossEntropyOptions, IndexTensor, Tensor};
+/// let logits = Tensor::<f64>::from_vec(vec![0.0, 0.0, 5.0, 5.0], &[2, 2]);
+/// let target = IndexTensor::from_vec(vec![1, 0], &[2]);
+/// let loss = cross_entropy(&logits, &target, &CrossEntropyOptions::default());
+/// assert!((loss.item() - 2f64.ln()).abs() < 1e-15);
+/// ```
+#[track_caller]
+pub fn cross_entropy<'a, E: Element>(
+    input: &Tensor<E>,
+    target: impl Into<ClassTarget<'a, E>>,
+    opts: &CrossEntropyOptions<E>,
+) -> Tensor<E> {
+    let s = opts.label_smoothing;
+    if !(0.0..=1.0).contains(&s) {
+        panic!("cross_entropy: label_smoothing must be between 0.0 and 1.0, got {s} at {}", at(Location::caller()));
+    }
+    match target.into() {
+        ClassTarget::Indices(t) => {
+            if let Some((x, t)) = batch_classes(input, t) {
+                let (per, divisor) = x.cross_entropy_core(&t, opts.weight.as_ref(), opts.ignore_index, s);
+                return reduce_loss(per.reshape(&[]), opts.reduction, divisor);
+            }
+            let (per, divisor) = input.cross_entropy_core(t, opts.weight.as_ref(), opts.ignore_index, s);
+            reduce_loss(per, opts.reduction, divisor)
+        }
+        ClassTarget::Probabilities(t) => {
+            if t.shape() != input.shape() || input.ndim() == 0 {
+                panic!(
+                    "cross_entropy: probability targets must have the input's shape (shapes {:?} and {:?}) at {}",
+                    input.shape(),
+                    t.shape(),
+                    at(Location::caller())
+                );
+            }
+            if opts.ignore_index >= 0 {
+                panic!(
+                    "cross_entropy: ignore_index is not supported for probability targets (shapes {:?} and {:?}) at {}",
+                    input.shape(),
+                    t.shape(),
+                    at(Location::caller())
+                );
+            }
+            let cd = usize::from(input.ndim() > 1);
+            let c = input.shape()[cd];
+            let t = if s > 0.0 { t.mul_scalar(E::of(1.0 - s)).add_scalar(E::of(s / c as f64)) } else { t.clone() };
+            let mut prod = input.log_softmax(cd as isize).mul(&t);
+            if let Some(w) = &opts.weight {
+                if w.shape() != [c] {
+                    panic!(
+                        "cross_entropy: the class weight must have shape [{c}] (shapes {:?} and weight {:?}) at {}",
+                        input.shape(),
+                        w.shape(),
+                        at(Location::caller())
+                    );
+                }
+                let mut ws = vec![1; input.ndim() - cd];
+                ws[0] = c;
+                prod = prod.mul(&w.reshape(&ws));
+            }
+            let per = prod.sum_dims(&[cd as isize], false).neg();
+            reduce_loss(per, opts.reduction, (input.numel() / c.max(1)) as f64)
+        }
+    }
+}
+
+/// Negative log-likelihood of log-probabilities `input` (`[N, C, d1...]` or
+/// `[C]`) at class indices `target` (`F.nll_loss`): per element `-w[t] x_t`,
+/// zero where `target == ignore_index`; the mean divides by the sum of `w[t]`
+/// over non-ignored targets.
+///
+/// ```
+/// use lamina_core::{nll_loss, IndexTensor, NllLossOptions, Tensor};
+/// let logp = Tensor::<f64>::from_vec(vec![-1.0, -2.0, -3.0, -4.0], &[2, 2]);
+/// let target = IndexTensor::from_vec(vec![1, 0], &[2]);
+/// assert_eq!(nll_loss(&logp, &target, &NllLossOptions::default()).item(), 2.5);
+/// ```
+#[track_caller]
+pub fn nll_loss<E: Element>(input: &Tensor<E>, target: &IndexTensor, opts: &NllLossOptions<E>) -> Tensor<E> {
+    if let Some((x, t)) = batch_classes(input, target) {
+        let (per, divisor) = x.nll_core(&t, opts.weight.as_ref(), opts.ignore_index);
+        return reduce_loss(per.reshape(&[]), opts.reduction, divisor);
+    }
+    let (per, divisor) = input.nll_core(target, opts.weight.as_ref(), opts.ignore_index);
+    reduce_loss(per, opts.reduction, divisor)
+}
