@@ -199,7 +199,7 @@ impl BitOr for &Mask {
 impl<E: Element> Tensor<E> {
     /// `f(a, b)` over the broadcast of two tensors, as a mask.
     #[track_caller]
-    fn compare(&self, op: &str, rhs: &Tensor<E>, f: impl Fn(E, E) -> bool + Sync) -> Mask {
+    fn compare_mask(&self, op: &str, rhs: &Tensor<E>, f: impl Fn(E, E) -> bool + Sync) -> Mask {
         let shape = broadcast_all(op, &[self.shape(), rhs.shape()]);
         let data =
             self.with_data(|da, la| rhs.with_data(|db, lb| fill_broadcast(&shape, [la, lb], |[i, j]| f(da[i], db[j]))));
@@ -272,7 +272,7 @@ macro_rules! comparisons {
                 #[doc = concat!("Where `self ", stringify!($op), " rhs`, broadcasting.")]
                 #[track_caller]
                 pub fn $name(&self, rhs: &Tensor<E>) -> Mask {
-                    self.compare(stringify!($name), rhs, |a, b| a $op b)
+                    self.compare_mask(stringify!($name), rhs, |a, b| a $op b)
                 }
 
                 #[doc = concat!("Where `self ", stringify!($op), " s`.")]
