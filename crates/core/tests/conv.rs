@@ -10,12 +10,8 @@ use lamina_core::{
     gradcheck, gradgradcheck, Conv1dOptions, Conv2dOptions, ConvTranspose1dOptions, ConvTranspose2dOptions,
     Fold1dOptions, Fold2dOptions, Tensor,
 };
-use nn_support::{assert_close, dot, panics_with, Case};
+use nn_support::{assert_close, dot, ok, panics_with, t, Case};
 use proptest::prelude::*;
-
-fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
-    Tensor::from_vec(v.to_vec(), s)
-}
 
 fn range(n: usize, s: &[usize]) -> Tensor<f64> {
     Tensor::arange(0.0, n as f64, 1.0).reshape(s)
@@ -219,10 +215,6 @@ fn transpose_opts(c: &ConvCase, extra: [usize; 2]) -> ConvTranspose2dOptions {
         groups: o.groups,
         dilation: o.dilation,
     }
-}
-
-fn ok(r: Result<(), lamina_core::GradcheckFailure>) -> Result<(), TestCaseError> {
-    r.map_err(|e| TestCaseError::fail(e.to_string()))
 }
 
 proptest! {

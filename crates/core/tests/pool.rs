@@ -10,12 +10,8 @@ use lamina_core::{
     gradcheck, gradgradcheck, AvgPool1dOptions, AvgPool2dOptions, Conv2dOptions, MaxPool1dOptions, MaxPool2dOptions,
     Tensor,
 };
-use nn_support::{assert_close, panics_with, Case};
+use nn_support::{assert_close, ok, panics_with, t, Case};
 use proptest::prelude::*;
-
-fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
-    Tensor::from_vec(v.to_vec(), s)
-}
 
 /// `[1, 5, 2, 4, 3]` as `[1, 1, 5]`.
 fn row() -> Tensor<f64> {
@@ -252,10 +248,6 @@ fn direct_max(x: &Tensor<f64>, o: &PoolOpts, out: [usize; 2]) -> Vec<f64> {
         }
     }
     res
-}
-
-fn ok(r: Result<(), lamina_core::GradcheckFailure>) -> Result<(), TestCaseError> {
-    r.map_err(|e| TestCaseError::fail(e.to_string()))
 }
 
 proptest! {
