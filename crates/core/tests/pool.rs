@@ -64,6 +64,18 @@ fn max_pool_padding_is_minus_infinity_and_nan_wins() {
 }
 
 #[test]
+fn a_window_without_input_elements_is_minus_infinity() {
+    // Length 1, kernel 2, dilation 2, padding 1: the taps of the window are
+    // at -1 and 1, both outside the input.
+    let x = t(&[7.0], &[1, 1, 1]).requires_grad_(true);
+    let o = MaxPool1dOptions { padding: 1, dilation: 2, stride: Some(1), ..MaxPool1dOptions::new(2) };
+    let (y, i) = x.max_pool1d_with_indices(&o);
+    assert_eq!((y.to_vec(), i.to_vec()), (vec![f64::NEG_INFINITY], vec![-1]));
+    y.sum().backward();
+    assert_eq!(x.grad().unwrap().to_vec(), vec![0.0]);
+}
+
+#[test]
 fn max_pool_gradient_goes_to_the_arg_max_and_accumulates() {
     let x = t(&[1.0, 3.0, 2.0], &[1, 1, 3]).requires_grad_(true);
     let y = x.max_pool1d(&MaxPool1dOptions { stride: Some(1), ..MaxPool1dOptions::new(2) });
@@ -258,6 +270,9 @@ proptest! {
         let opts = MaxPool2dOptions { kernel_size: o.k, stride: Some(o.s), padding: o.p, dilation: o.d, ceil_mode: o.ceil };
         let x = xt.transpose(-1, -2);
         let (y, idx) = x.max_pool2d_with_indices(&opts);
+        // A window with no input element (dilation wider than the input) is
+        // -inf with index -1; see the hand test.
+        prop_assume!(idx.to_vec().iter().all(|&i| i >= 0));
         let out = [y.shape()[2], y.shape()[3]];
         prop_assert_eq!(y.to_vec(), direct_max(&x, &o, out));
         // Each index points at its output's value in the input plane.

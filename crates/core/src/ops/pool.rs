@@ -381,6 +381,8 @@ impl<E: Element> Tensor<E> {
 
     /// [`max_pool2d`](Self::max_pool2d) and the arg-max of each window as a
     /// flat index into its input plane (`h * W + w`), as PyTorch returns them.
+    /// A window that covers no input element (possible only when the dilated
+    /// kernel straddles a tiny input) gives `-inf` and index -1.
     #[track_caller]
     pub fn max_pool2d_with_indices(&self, opts: &MaxPool2dOptions) -> (Tensor<E>, IndexTensor) {
         let s = opts.stride.unwrap_or(opts.kernel_size);

@@ -92,7 +92,8 @@ impl Case {
         self.v["forward_kwargs"].get(name).map(tensor)
     }
 
-    fn compare(&self, what: &str, got: &Tensor<f64>, want: &Value) {
+    /// Asserts `got` matches the JSON tensor `want` at the case tolerance.
+    pub fn compare(&self, what: &str, got: &Tensor<f64>, want: &Value) {
         let w = tensor(want);
         assert_eq!(got.shape(), w.shape(), "{}: {what} shape", self.name);
         for (i, (g, w)) in got.to_vec().iter().zip(w.to_vec()).enumerate() {
