@@ -10,12 +10,8 @@ use lamina_core::{
     gradcheck, gradgradcheck, Conv1dOptions, Conv2dOptions, ConvTranspose1dOptions, ConvTranspose2dOptions,
     Fold1dOptions, Fold2dOptions, Tensor,
 };
-use nn_support::{assert_close, dot, panics_with, Case};
+use nn_support::{assert_close, dot, ok, panics_with, t, Case};
 use proptest::prelude::*;
-
-fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
-    Tensor::from_vec(v.to_vec(), s)
-}
 
 fn range(n: usize, s: &[usize]) -> Tensor<f64> {
     Tensor::arange(0.0, n as f64, 1.0).reshape(s)
@@ -221,10 +217,6 @@ fn transpose_opts(c: &ConvCase, extra: [usize; 2]) -> ConvTranspose2dOptions {
     }
 }
 
-fn ok(r: Result<(), lamina_core::GradcheckFailure>) -> Result<(), TestCaseError> {
-    r.map_err(|e| TestCaseError::fail(e.to_string()))
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 
@@ -400,6 +392,63 @@ fn unfold_conformance() {
         stride: c.pair("stride", [1, 1]),
     };
     c.check(&[x.unfold2d(&opts)], &[(0, &x)], &[]);
+}
+
+#[test]
+fn hessian_vector_product_through_conv_matches_pytorch() {
+    // Sequential(Conv2d(1, 2, 3), Tanh, Flatten, Linear(18, 2)): g = d<out, gout>/dparams
+    // with the graph kept, then d<g, v>/dparams.
+    let c = Case::load("double_backward__hvp_conv_tanh_flatten_linear");
+    let names = ["0.weight", "0.bias", "3.weight", "3.bias"];
+    let p: Vec<Tensor<f64>> = names.iter().map(|n| c.param(n).unwrap()).collect();
+    let x = nn_support::tensor(&c.v["inputs"][0]);
+    let h = x.conv2d(&p[0], Some(&p[1]), &Conv2dOptions::default()).tanh();
+    let out = h.reshape(&[x.shape()[0], 18]).matmul(&p[2].t()).add(&p[3]);
+    c.compare("output", &out, &c.v["outputs"][0]);
+    let total = out.mul(&nn_support::tensor(&c.v["grad_outputs"][0])).sum();
+    let refs: Vec<&Tensor<f64>> = p.iter().collect();
+    let g = lamina_core::grad(&[&total], &refs, None, lamina_core::GradOptions::create_graph()).unwrap();
+    let mut dot_gv: Option<Tensor<f64>> = None;
+    for (i, n) in names.iter().enumerate() {
+        let gi = g[i].clone().unwrap();
+        c.compare(&format!("grad of {n}"), &gi, &c.v["grad_params"][n]);
+        let term = gi.mul(&nn_support::tensor(&c.v["vectors"][n])).sum();
+        dot_gv = Some(match dot_gv {
+            Some(d) => d.add(&term),
+            None => term,
+        });
+    }
+    let opts = lamina_core::GradOptions { allow_unused: true, ..Default::default() };
+    let hv = lamina_core::grad(&[&dot_gv.unwrap()], &refs, None, opts).unwrap();
+    for (i, n) in names.iter().enumerate() {
+        let got = hv[i].clone().unwrap_or_else(|| p[i].zeros_like());
+        c.compare(&format!("hvp of {n}"), &got, &c.v["result"][n]);
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    // Large enough for the parallel paths: samples split across threads, the
+    // weight gradient summed in fixed blocks.
+    let x = Tensor::<f32>::randn_with(&[9, 8, 16, 16], &mut lamina_core::Generator::new(1)).requires_grad_(true);
+    let w = Tensor::<f32>::randn_with(&[8, 4, 3, 3], &mut lamina_core::Generator::new(2)).requires_grad_(true);
+    let run = |threads: usize| {
+        lamina_core::set_num_threads(threads);
+        let opts = Conv2dOptions { padding: [1, 1], groups: 2, ..Default::default() };
+        let y = x.conv2d(&w, None, &opts);
+        let (gx, gw) = {
+            let g = lamina_core::grad(&[&y.square().sum()], &[&x, &w], None, Default::default()).unwrap();
+            (g[0].clone().unwrap().to_vec(), g[1].clone().unwrap().to_vec())
+        };
+        let s = y.softmax(1).to_vec();
+        let p = y.max_pool2d(&lamina_core::MaxPool2dOptions::new([2, 2])).to_vec();
+        (y.to_vec(), gx, gw, s, p)
+    };
+    let before = lamina_core::num_threads();
+    let one = run(1);
+    let four = run(4);
+    lamina_core::set_num_threads(before);
+    assert!(one == four, "results differ between 1 and 4 threads");
 }
 
 #[test]

@@ -6,12 +6,8 @@ mod nn_support;
 
 use lamina_core::testing::{shape, tensor};
 use lamina_core::{gradcheck, gradgradcheck, manual_seed, Generator, IndexTensor, Tensor};
-use nn_support::{assert_close, panics_with, Case};
+use nn_support::{assert_close, ok, panics_with, t, Case};
 use proptest::prelude::*;
-
-fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
-    Tensor::from_vec(v.to_vec(), s)
-}
 
 // ------------------------------------------------------------------ dropout
 
@@ -169,10 +165,6 @@ fn errors_name_the_op_shapes_and_caller() {
 }
 
 // ------------------------------------------------------------------ derivatives
-
-fn ok(r: Result<(), lamina_core::GradcheckFailure>) -> Result<(), TestCaseError> {
-    r.map_err(|e| TestCaseError::fail(e.to_string()))
-}
 
 /// A shape of 1-3 dims and a non-empty set of its dims.
 fn shape_and_dims() -> impl Strategy<Value = (Vec<usize>, Vec<isize>)> {

@@ -10,12 +10,8 @@ use lamina_core::{
     gradcheck, gradgradcheck, AvgPool1dOptions, AvgPool2dOptions, Conv2dOptions, MaxPool1dOptions, MaxPool2dOptions,
     Tensor,
 };
-use nn_support::{assert_close, panics_with, Case};
+use nn_support::{assert_close, ok, panics_with, t, Case};
 use proptest::prelude::*;
-
-fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
-    Tensor::from_vec(v.to_vec(), s)
-}
 
 /// `[1, 5, 2, 4, 3]` as `[1, 1, 5]`.
 fn row() -> Tensor<f64> {
@@ -65,6 +61,18 @@ fn max_pool_padding_is_minus_infinity_and_nan_wins() {
     let (y, i) = max1d(&x, MaxPool1dOptions::new(3));
     assert!(y[0].is_nan());
     assert_eq!(i, vec![1]);
+}
+
+#[test]
+fn a_window_without_input_elements_is_minus_infinity() {
+    // Length 1, kernel 2, dilation 2, padding 1: the taps of the window are
+    // at -1 and 1, both outside the input.
+    let x = t(&[7.0], &[1, 1, 1]).requires_grad_(true);
+    let o = MaxPool1dOptions { padding: 1, dilation: 2, stride: Some(1), ..MaxPool1dOptions::new(2) };
+    let (y, i) = x.max_pool1d_with_indices(&o);
+    assert_eq!((y.to_vec(), i.to_vec()), (vec![f64::NEG_INFINITY], vec![-1]));
+    y.sum().backward();
+    assert_eq!(x.grad().unwrap().to_vec(), vec![0.0]);
 }
 
 #[test]
@@ -254,10 +262,6 @@ fn direct_max(x: &Tensor<f64>, o: &PoolOpts, out: [usize; 2]) -> Vec<f64> {
     res
 }
 
-fn ok(r: Result<(), lamina_core::GradcheckFailure>) -> Result<(), TestCaseError> {
-    r.map_err(|e| TestCaseError::fail(e.to_string()))
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 
@@ -266,6 +270,9 @@ proptest! {
         let opts = MaxPool2dOptions { kernel_size: o.k, stride: Some(o.s), padding: o.p, dilation: o.d, ceil_mode: o.ceil };
         let x = xt.transpose(-1, -2);
         let (y, idx) = x.max_pool2d_with_indices(&opts);
+        // A window with no input element (dilation wider than the input) is
+        // -inf with index -1; see the hand test.
+        prop_assume!(idx.to_vec().iter().all(|&i| i >= 0));
         let out = [y.shape()[2], y.shape()[3]];
         prop_assert_eq!(y.to_vec(), direct_max(&x, &o, out));
         // Each index points at its output's value in the input plane.

@@ -9,12 +9,8 @@ use lamina_core::{
     cross_entropy, gradcheck, gradgradcheck, nll_loss, CrossEntropyOptions, IndexTensor, NllLossOptions, Reduction,
     Tensor,
 };
-use nn_support::{assert_close, panics_with, Case};
+use nn_support::{assert_close, panics_with, t, Case};
 use proptest::prelude::*;
-
-fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
-    Tensor::from_vec(v.to_vec(), s)
-}
 
 fn ln(x: f64) -> f64 {
     x.ln()

@@ -244,7 +244,7 @@ impl<E: Element> Tensor<E> {
     }
 
     /// Mean and variance over `dims` in one call, as the norms need them
-    /// (`torch.var_mean`): the variance divides the summed squared deviations
+    /// (`torch.var_mean`, but returned as `(mean, var)`): the variance divides the summed squared deviations
     /// by `count - correction` (0: biased, 1: unbiased). Computed two-pass in
     /// `f64` per row, so it is stable for data far from zero. Both results are
     /// differentiable: d var/dx = 2 (x - mean) / (count - correction).

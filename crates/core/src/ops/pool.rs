@@ -42,11 +42,20 @@ impl PoolGeom {
         [self.wins[0].len(), self.wins[1].len()]
     }
 
-    /// The flat plane indices of window `(oy, ox)`, row-major.
-    fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
+    /// Calls `f` with the flat plane index of each element of window
+    /// `(oy, ox)`, in row-major order.
+    #[inline]
+    fn each(&self, oy: usize, ox: usize, mut f: impl FnMut(usize)) {
         let (wy, wx, w) = (self.wins[0][oy], self.wins[1][ox], self.big[1]);
-        (0..wy.len)
-            .flat_map(move |ky| (0..wx.len).map(move |kx| (wy.start + ky * wy.step) * w + wx.start + kx * wx.step))
+        let mut row = wy.start * w + wx.start;
+        for _ in 0..wy.len {
+            let mut i = row;
+            for _ in 0..wx.len {
+                f(i);
+                i += wx.step;
+            }
+            row += wy.step * w;
+        }
     }
 
     fn divisor(&self, oy: usize, ox: usize) -> usize {
@@ -114,15 +123,13 @@ fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> Vec<usize> {
         for_each_block(&mut idx, q, xd.len() >= PAR_MIN, |b, out| {
             let plane = &xd[b * p..(b + 1) * p];
             for (o, slot) in out.iter_mut().enumerate() {
-                let mut window = geo.window(o / ow, o % ow);
-                let Some(first) = window.next() else { continue };
-                let (mut best, mut max) = (first, plane[first]);
-                for i in window {
+                let (mut best, mut max) = (NONE, E::neg_infinity());
+                geo.each(o / ow, o % ow, |i| {
                     let v = plane[i];
-                    if v > max || v.is_nan() {
+                    if best == NONE || v > max || v.is_nan() {
                         (best, max) = (i, v);
                     }
-                }
+                });
                 *slot = best;
             }
         });
@@ -190,7 +197,8 @@ impl<E: Element> Tensor<E> {
                 let plane = &xd[b * p..(b + 1) * p];
                 for (o, v) in dst.iter_mut().enumerate() {
                     let (oy, ox) = (o / small[1], o % small[1]);
-                    let sum = geo.window(oy, ox).fold(E::zero(), |a, i| a + plane[i]);
+                    let mut sum = E::zero();
+                    geo.each(oy, ox, |i| sum = sum + plane[i]);
                     *v = sum / E::of(geo.divisor(oy, ox) as f64);
                 }
             });
@@ -211,9 +219,7 @@ impl<E: Element> Tensor<E> {
                 for (o, &v) in gd[b * q..(b + 1) * q].iter().enumerate() {
                     let (oy, ox) = (o / small[1], o % small[1]);
                     let share = v / E::of(geo.divisor(oy, ox) as f64);
-                    for i in geo.window(oy, ox) {
-                        dst[i] = dst[i] + share;
-                    }
+                    geo.each(oy, ox, |i| dst[i] = dst[i] + share);
                 }
             });
         });
@@ -375,6 +381,8 @@ impl<E: Element> Tensor<E> {
 
     /// [`max_pool2d`](Self::max_pool2d) and the arg-max of each window as a
     /// flat index into its input plane (`h * W + w`), as PyTorch returns them.
+    /// A window that covers no input element (possible only when the dilated
+    /// kernel straddles a tiny input) gives `-inf` and index -1.
     #[track_caller]
     pub fn max_pool2d_with_indices(&self, opts: &MaxPool2dOptions) -> (Tensor<E>, IndexTensor) {
         let s = opts.stride.unwrap_or(opts.kernel_size);

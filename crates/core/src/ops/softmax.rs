@@ -6,6 +6,7 @@
 //! and element-wise ops, so second derivatives work.
 
 use super::nn::{for_each_block, split_at_dim, with_contiguous};
+use crate::tape::is_grad_enabled;
 use crate::tensor::at;
 use crate::threads::PAR_MIN;
 use crate::{Element, IndexTensor, Tensor};
@@ -18,6 +19,24 @@ const ROWS_MIN: usize = 1 << 12;
 
 /// Softmax (or log-softmax) of one `[size, inner]` block along its first axis.
 fn softmax_block<E: Element>(src: &[E], dst: &mut [E], size: usize, inner: usize, log: bool) {
+    debug_assert_eq!(src.len(), size * inner);
+    if inner == 1 {
+        // One contiguous row: plain loops.
+        let max = src.iter().fold(E::neg_infinity(), |m, &v| if v > m { v } else { m });
+        let mut sum = E::zero();
+        for (o, &v) in dst.iter_mut().zip(src) {
+            *o = (v - max).exp();
+            sum = sum + *o;
+        }
+        if log {
+            let shift = max + sum.ln();
+            dst.iter_mut().zip(src).for_each(|(o, &v)| *o = v - shift);
+        } else {
+            let r = sum.recip();
+            dst.iter_mut().for_each(|o| *o = *o * r);
+        }
+        return;
+    }
     let mut max = vec![E::neg_infinity(); inner];
     for row in src.chunks_exact(inner) {
         for (m, &v) in max.iter_mut().zip(row) {
@@ -48,7 +67,6 @@ fn softmax_block<E: Element>(src: &[E], dst: &mut [E], size: usize, inner: usize
             }
         }
     }
-    debug_assert_eq!(src.len(), size * inner);
 }
 
 /// Softmax or log-softmax of `x` along `dim` (unrecorded).
@@ -278,34 +296,26 @@ impl Classes {
         Tensor::from_vec(out, shape)
     }
 
-    /// The per-position loss of `input` (contiguous `[N, C, inner]`): `f(lse, x_target, sum_c w_c x_c)`
-    /// at each non-ignored position, zero elsewhere. `lse` is only computed when `need_lse`.
-    fn per_position<E: Element>(
+    /// Calls `f(sample, position, target, column, block)` for each non-ignored position of a
+    /// contiguous `[N, C, inner]` input, where `column(k)` reads class `k` there,
+    /// writing into `out`, which holds `per` values for each sample in turn;
+    /// samples run in parallel on large inputs.
+    fn each_position<E: Element, T: Send>(
         &self,
         input: &Tensor<E>,
-        need_lse: bool,
-        f: impl Fn(f64, f64, f64, f64) -> f64,
-    ) -> Vec<E> {
+        out: &mut [T],
+        per: usize,
+        f: impl Fn(usize, usize, usize, &dyn Fn(usize) -> f64, &mut [T]) + Sync + Send,
+    ) {
         let (c, inner) = (self.c, self.inner);
         with_contiguous(input, |x| {
-            self.target
-                .iter()
-                .enumerate()
-                .map(|(pos, t)| {
-                    let Some(t) = *t else { return E::zero() };
-                    let (ni, j) = (pos / inner, pos % inner);
-                    let at = |k: usize| x[(ni * c + k) * inner + j].f64();
-                    let lse = if need_lse {
-                        let m = (0..c).map(at).fold(f64::NEG_INFINITY, f64::max);
-                        let m = if m.is_finite() { m } else { 0.0 };
-                        m + (0..c).map(|k| (at(k) - m).exp()).sum::<f64>().ln()
-                    } else {
-                        0.0
-                    };
-                    let wx: f64 = if need_lse { (0..c).map(|k| self.weight[k] * at(k)).sum() } else { 0.0 };
-                    E::of(f(lse, at(t), self.weight[t], wx))
-                })
-                .collect()
+            for_each_block(out, per, x.len() >= PAR_MIN, |ni, block| {
+                for j in 0..inner {
+                    let Some(t) = self.target[ni * inner + j] else { continue };
+                    let column = |k: usize| x[(ni * c + k) * inner + j].f64();
+                    f(ni, j, t, &column, block);
+                }
+            })
         })
     }
 }
@@ -332,7 +342,8 @@ impl<E: Element> Tensor<E> {
     /// `(1 - s) w[t] (lse - x_t) + (s / C) sum_c w[c] (lse - x_c)` (zero where
     /// the target is ignored), and the mean's divisor `sum w[t]` over the
     /// non-ignored targets. d/dx = g (a softmax(x) - B) with constants
-    /// `a = (1 - s) w[t] + (s / C) sum w` and `B = (1 - s) w[t] onehot(t) + (s / C) w`.
+    /// `a = (1 - s) w[t] + (s / C) sum w` and `B = (1 - s) w[t] onehot(t) + (s / C) w`,
+    /// built from recorded ops under `create_graph` and fused into one pass otherwise.
     #[track_caller]
     fn cross_entropy_core(
         &self,
@@ -344,18 +355,39 @@ impl<E: Element> Tensor<E> {
         let cls = Arc::new(Classes::new("cross_entropy", self, target, weight, ignore_index));
         let c = cls.c as f64;
         let total_w: f64 = cls.weight.iter().sum();
-        let per = cls.per_position(self, true, |lse, xt, wt, wx| {
-            let nll = wt * (lse - xt);
+        // Per position: -(1 - s) w[t] log p_t - (s / C) sum_c w[c] log p_c.
+        let lsm = softmax_raw(self, 1, true);
+        let mut per = vec![E::zero(); cls.target.len()];
+        cls.each_position(&lsm, &mut per, cls.inner, |_, j, t, logp, out| {
+            let mut loss = -cls.weight[t] * logp(t);
             if smoothing > 0.0 {
-                (1.0 - smoothing) * nll + smoothing / c * (total_w * lse - wx)
-            } else {
-                nll
+                let all: f64 = (0..cls.c).map(|k| cls.weight[k] * logp(k)).sum();
+                loss = (1.0 - smoothing) * loss - smoothing / c * all;
             }
+            out[j] = E::of(loss);
         });
         let divisor = cls.weight_sum();
         let x = self.clone();
         let x_shape: Vec<usize> = self.shape().into();
         let out = Tensor::from_vec(per, target.shape()).record("cross_entropy", &[self], move |_, g| {
+            if !is_grad_enabled() {
+                // Not recording (no create_graph): the same values in one pass.
+                let gv = g.to_f64_vec();
+                let mut dx = vec![E::zero(); lsm.numel()];
+                let inner = cls.inner;
+                cls.each_position(&lsm, &mut dx, cls.c * inner, |ni, j, t, logp, out| {
+                    let gp = gv[ni * inner + j];
+                    let wt = (1.0 - smoothing) * cls.weight[t];
+                    let a = wt + smoothing / c * total_w;
+                    for k in 0..cls.c {
+                        let b = if k == t { wt } else { 0.0 } + smoothing / c * cls.weight[k];
+                        // exp in the element type: the fast one for f32.
+                        let p = E::of(logp(k)).exp().f64();
+                        out[k * inner + j] = E::of(gp * (a * p - b));
+                    }
+                });
+                return smallvec![Some(Tensor::from_vec(dx, &x_shape))];
+            }
             let keep: Vec<usize> = x_shape.iter().enumerate().map(|(d, &s)| if d == 1 { 1 } else { s }).collect();
             let b = cls.coefficients::<E>(&x_shape, 1.0 - smoothing, smoothing / c);
             let scale: Vec<E> = cls
@@ -374,7 +406,10 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     fn nll_core(&self, target: &IndexTensor, weight: Option<&Tensor<E>>, ignore_index: i64) -> (Tensor<E>, f64) {
         let cls = Arc::new(Classes::new("nll_loss", self, target, weight, ignore_index));
-        let per = cls.per_position(self, false, |_, xt, wt, _| -wt * xt);
+        let mut per = vec![E::zero(); cls.target.len()];
+        cls.each_position(self, &mut per, cls.inner, |_, j, t, column, out| {
+            out[j] = E::of(-cls.weight[t] * column(t));
+        });
         let divisor = cls.weight_sum();
         let x_shape: Vec<usize> = self.shape().into();
         let out = Tensor::from_vec(per, target.shape()).record("nll_loss", &[self], move |_, g| {

@@ -4,8 +4,19 @@
 //! check for error tests.
 #![allow(dead_code)] // each test binary uses part of it
 
-use lamina_core::{IndexTensor, Tensor};
+use lamina_core::{GradcheckFailure, IndexTensor, Tensor};
+use proptest::test_runner::TestCaseError;
 use serde_json::Value;
+
+/// A float tensor of `shape` from row-major values.
+pub fn t(v: &[f64], shape: &[usize]) -> Tensor<f64> {
+    Tensor::from_vec(v.to_vec(), shape)
+}
+
+/// A gradient check's result as a property-test result.
+pub fn ok(r: Result<(), GradcheckFailure>) -> Result<(), TestCaseError> {
+    r.map_err(|e| TestCaseError::fail(e.to_string()))
+}
 
 /// One conformance case.
 pub struct Case {
@@ -81,7 +92,8 @@ impl Case {
         self.v["forward_kwargs"].get(name).map(tensor)
     }
 
-    fn compare(&self, what: &str, got: &Tensor<f64>, want: &Value) {
+    /// Asserts `got` matches the JSON tensor `want` at the case tolerance.
+    pub fn compare(&self, what: &str, got: &Tensor<f64>, want: &Value) {
         let w = tensor(want);
         assert_eq!(got.shape(), w.shape(), "{}: {what} shape", self.name);
         for (i, (g, w)) in got.to_vec().iter().zip(w.to_vec()).enumerate() {
