@@ -3,14 +3,12 @@
 //! first and second derivatives, error messages, a PyTorch conformance case,
 //! and results that do not depend on the thread count.
 
-mod conformance_cases;
+mod test_support;
 
-use conformance_cases::{Case, Out};
 use lamina_core::testing::{broadcast_pair, tensor};
-use lamina_core::{gradcheck, gradgradcheck, set_num_threads, Element, GradcheckFailure, Tensor};
+use lamina_core::{gradcheck, gradgradcheck, set_num_threads, Element, Tensor};
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use test_support::{assert_panics, check, Case, Out};
 
 fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
     Tensor::from_vec(v.to_vec(), s)
@@ -145,19 +143,6 @@ fn gradients_by_hand() {
     assert_eq!((u.grad().unwrap().to_vec(), v.grad().unwrap().to_vec()), (vec![3.0, 4.0], vec![1.0, 2.0]));
 }
 
-/// The message of the panic `f` raises.
-fn panic_message<R>(f: impl FnOnce() -> R) -> String {
-    let err = catch_unwind(AssertUnwindSafe(f)).err().expect("expected a panic");
-    err.downcast_ref::<String>().cloned().or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string())).unwrap()
-}
-
-fn assert_panics<R>(f: impl FnOnce() -> R, parts: &[&str]) {
-    let msg = panic_message(f);
-    for p in parts.iter().chain(&["tests/linalg.rs"]) {
-        assert!(msg.contains(p), "message {msg:?} lacks {p:?}");
-    }
-}
-
 #[test]
 fn misaligned_shapes_name_the_op_both_shapes_and_the_caller() {
     let z = |s: &[usize]| Tensor::<f64>::zeros(s);
@@ -171,10 +156,6 @@ fn misaligned_shapes_name_the_op_both_shapes_and_the_caller() {
     assert_panics(|| z(&[2, 2, 3]).bmm(&z(&[3, 3, 4])), &["bmm", "[2, 2, 3]", "[3, 3, 4]"]);
     assert_panics(|| z(&[2, 2, 3]).bmm(&z(&[2, 4, 4])), &["bmm", "[2, 2, 3]", "[2, 4, 4]"]);
     assert_panics(|| z(&[2, 2]).outer(&z(&[3])), &["outer", "[2, 2]", "[3]"]);
-}
-
-fn check(r: Result<(), GradcheckFailure>) -> Result<(), TestCaseError> {
-    r.map_err(|e| TestCaseError::fail(e.to_string()))
 }
 
 /// Operand shapes for `a @ b`: broadcastable batch dims, then `[m, k]` and

@@ -2,15 +2,13 @@
 //! checked against finite differences over generated shapes, dims and
 //! layouts, PyTorch conformance cases, and error messages.
 
-mod conformance_cases;
+mod test_support;
 
-use conformance_cases::{Case, Out};
 use lamina_core::testing::{distinct_tensor, shape, tensor, tensor_away_from_zero};
-use lamina_core::{grad, gradcheck, gradgradcheck, Element, GradOptions, GradcheckFailure, Tensor};
+use lamina_core::{grad, gradcheck, gradgradcheck, Element, GradOptions, Tensor};
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::slice::from_ref;
+use test_support::{assert_panics, check, Case, Out};
 
 fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
     Tensor::from_vec(v.to_vec(), s)
@@ -29,19 +27,6 @@ fn assert_close(got: &[f64], want: &[f64]) {
     for (g, w) in got.iter().zip(want) {
         let same = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-12 * (1.0 + w.abs());
         assert!(same, "got {got:?}, want {want:?}");
-    }
-}
-
-/// The message of the panic `f` raises.
-fn panic_message<R>(f: impl FnOnce() -> R) -> String {
-    let err = catch_unwind(AssertUnwindSafe(f)).err().expect("expected a panic");
-    err.downcast_ref::<String>().cloned().or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string())).unwrap()
-}
-
-fn assert_panics<R>(f: impl FnOnce() -> R, parts: &[&str]) {
-    let msg = panic_message(f);
-    for p in parts.iter().chain(&["tests/reduce.rs"]) {
-        assert!(msg.contains(p), "message {msg:?} lacks {p:?}");
     }
 }
 
@@ -361,10 +346,6 @@ fn bad_dims_name_the_op_the_shape_and_the_caller() {
 }
 
 // ---------------------------------------------------------------- properties
-
-fn check(r: Result<(), GradcheckFailure>) -> Result<(), TestCaseError> {
-    r.map_err(|e| TestCaseError::fail(e.to_string()))
-}
 
 /// The input as the op sees it: transposed (a non-contiguous view) or not.
 fn arrange(x: &Tensor<f64>, transpose: bool) -> Tensor<f64> {
