@@ -102,90 +102,75 @@ pub(crate) fn reduced_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> V
     shape.iter().enumerate().filter_map(keep).collect()
 }
 
-/// For every output element of reducing `dims` (sorted, distinct) of `t`, in
-/// row-major order of the kept dims: `finish(fold over the reduced elements in
-/// row-major order, count)`. `fold` also gets the element's position `k`
-/// among the reduced elements (what `argmax` returns). Strided: no copy.
-pub(crate) fn reduce_with<E: Element, A: Copy + Send + Sync, R: Send>(
-    t: &Tensor<E>,
-    dims: &[usize],
-    init: A,
-    fold: impl Fn(A, E, usize) -> A + Sync,
-    finish: impl Fn(A, usize) -> R + Sync,
-) -> Vec<R> {
-    let shape = t.shape();
-    let kept: Vec<usize> = (0..shape.len()).filter(|d| !dims.contains(d)).collect();
-    let perm: Vec<usize> = kept.iter().chain(dims.iter()).copied().collect();
-    let inner: usize = dims.iter().map(|&d| shape[d]).product();
-    let outer: usize = kept.iter().map(|&d| shape[d]).product();
-    t.with_data(|data, layout| {
-        let l = layout.permute(&perm);
-        let one = |o: usize| {
-            let mut acc = init;
-            let mut k = 0;
-            if let Some(r) = l.contiguous_range() {
-                for &x in &data[r.start + o * inner..r.start + (o + 1) * inner] {
-                    acc = fold(acc, x, k);
-                    k += 1;
-                }
-            } else {
-                walk(l.shape(), [l.strides()], [l.offset()], o * inner..(o + 1) * inner, |[p]| {
-                    acc = fold(acc, data[p], k);
-                    k += 1;
-                });
-            }
-            finish(acc, inner)
-        };
-        map_tasks(outer, outer * inner >= PAR_MIN && outer > 1, one)
-    })
+/// Where a reduction reads its input: `src` holds `t`'s elements, its dim `p`
+/// being one of `t`'s dims. It is `t` itself, a view of `t` in storage order
+/// (when `t` is a transpose or permutation of contiguous data: read in place,
+/// no copy), or a contiguous copy.
+struct Source<E: Element> {
+    src: Tensor<E>,
+    /// `src`'s dim `p` is `t`'s dim `order[p]`.
+    order: Vec<usize>,
+    /// The reduced dims, as dims of `src` (sorted).
+    dims: Vec<usize>,
+    /// `t`'s kept dims in the order `src` has them: the order outputs come in.
+    kept: Vec<usize>,
 }
 
-/// [`reduce_with`] producing a tensor of the reduced shape.
-pub(crate) fn reduce<E: Element, A: Copy + Send + Sync>(
-    t: &Tensor<E>,
-    dims: &[usize],
-    keepdim: bool,
-    init: A,
-    fold: impl Fn(A, E, usize) -> A + Sync,
-    finish: impl Fn(A, usize) -> E + Sync,
-) -> Tensor<E> {
-    Tensor::from_vec(reduce_with(t, dims, init, fold, finish), &reduced_shape(t.shape(), dims, keepdim))
-}
-
-/// Slices of at most this many elements are summed as one pairwise tree.
-const PAIRWISE_BASE: usize = 256;
-/// Columns per task when summing rows of a `[outer, reduced, inner]` block.
-const SUM_COLUMNS: usize = 1024;
-
-/// `Σ f(v)` over `s` in `f64`: eight running sums over blocks of
-/// [`PAIRWISE_BASE`], combined pairwise. The tree depends only on `s.len()`.
-fn pairwise_sum<E: Element>(s: &[E], f: &(impl Fn(E) -> f64 + Sync)) -> f64 {
-    if s.len() > PAIRWISE_BASE {
-        let half = (s.len() / 2).next_multiple_of(8);
-        return pairwise_sum(&s[..half], f) + pairwise_sum(&s[half..], f);
-    }
-    let mut acc = [0.0f64; 8];
-    let mut lanes = s.chunks_exact(8);
-    for c in &mut lanes {
-        for k in 0..8 {
-            acc[k] += f(c[k]);
+impl<E: Element> Source<E> {
+    /// Plans reading `t` to reduce `dims`, visiting each output's reduced
+    /// elements in `t`'s row-major order (so folds see the same sequence
+    /// whatever the layout). When `copy`, a layout that cannot be read in
+    /// place is copied; otherwise it is walked.
+    fn new(t: &Tensor<E>, dims: &[usize], copy: bool) -> Self {
+        let l = t.layout();
+        let mut order: Vec<usize> = (0..t.ndim()).collect();
+        order.sort_by_key(|&d| std::cmp::Reverse(l.strides()[d]));
+        let in_place = l.permute(&order);
+        let sdims: Vec<usize> = (0..order.len()).filter(|&p| dims.contains(&order[p])).collect();
+        let keeps_order = sdims.windows(2).all(|w| order[w[0]] < order[w[1]]);
+        if !l.is_contiguous() && in_place.is_contiguous() && keeps_order {
+            let kept = order.iter().copied().filter(|d| !dims.contains(d)).collect();
+            return Source { src: view(t, in_place), order, dims: sdims, kept };
         }
+        let src = if copy && !l.is_contiguous() { map(t, |v| v) } else { t.clone() };
+        let kept = (0..t.ndim()).filter(|d| !dims.contains(d)).collect();
+        Source { src, order: (0..t.ndim()).collect(), dims: dims.to_vec(), kept }
     }
-    let tail: f64 = lanes.remainder().iter().map(|&v| f(v)).sum();
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
-}
 
-/// `Σ f(v)` over `s` in `f64`. Long slices are cut into fixed [`CHUNK`]s summed
-/// in parallel, whose partial sums are then combined pairwise in order: the
-/// result is the same bits for any thread count.
-pub(crate) fn sum_map<E: Element>(s: &[E], f: impl Fn(E) -> f64 + Sync) -> f64 {
-    if s.len() <= CHUNK {
-        return pairwise_sum(s, &f);
+    /// `data`, laid out like `src` (contiguous), as a tensor with `t`'s dims:
+    /// a view in `src`'s storage order.
+    fn with_t_dims(&self, data: Vec<E>) -> Tensor<E> {
+        let mut inverse = vec![0; self.order.len()];
+        for (p, &d) in self.order.iter().enumerate() {
+            inverse[d] = p;
+        }
+        let out = Tensor::from_vec(data, self.src.shape());
+        let layout = out.layout().permute(&inverse);
+        view(&out, layout)
     }
-    let parts = map_tasks(s.len().div_ceil(CHUNK), s.len() >= PAR_MIN, |c| {
-        pairwise_sum(&s[c * CHUNK..((c + 1) * CHUNK).min(s.len())], &f)
-    });
-    pairwise_sum(&parts, &|v| v)
+
+    /// The permutation of `src`'s dims that puts the kept dims first (in
+    /// order) and the reduced dims last.
+    fn kept_first(&self) -> Vec<usize> {
+        let nd = self.src.ndim();
+        (0..nd).filter(|p| !self.dims.contains(p)).chain(self.dims.iter().copied()).collect()
+    }
+
+    /// Outputs computed in `src`'s order of the kept dims, reordered to `t`'s
+    /// row-major order (`shape` is `t`'s).
+    fn reorder<R: Copy>(&self, shape: &[usize], vals: Vec<R>) -> Vec<R> {
+        if self.kept.windows(2).all(|w| w[0] < w[1]) {
+            return vals;
+        }
+        let sizes: Vec<usize> = self.kept.iter().map(|&d| shape[d]).collect();
+        let mut sorted = self.kept.clone();
+        sorted.sort_unstable();
+        let perm: Vec<usize> =
+            sorted.iter().map(|d| self.kept.iter().position(|k| k == d).expect("kept dim")).collect();
+        let mut out = Vec::with_capacity(vals.len());
+        Layout::contiguous(&sizes).permute(&perm).for_each_offset(|o| out.push(vals[o]));
+        out
+    }
 }
 
 /// When the reduced `dims` form one block of `shape` (kept dims of size 1 may
@@ -202,50 +187,211 @@ fn block_sizes(shape: &[usize], dims: &[usize]) -> Option<[usize; 3]> {
     Some([shape[..a].iter().product(), n, shape[b + 1..].iter().product()])
 }
 
-/// Runs `f` on `t`'s elements as one contiguous `[outer, reduced, inner]`
-/// block (output elements ordered `[outer, inner]`, i.e. kept dims row-major).
-/// `t` is used in place when it is contiguous and `dims` form one block; else
-/// it is copied first, with the reduced dims moved last when they do not form
-/// one block or when `rows` asks for `inner == 1`.
-fn with_blocks<E: Element, R>(t: &Tensor<E>, dims: &[usize], rows: bool, f: impl FnOnce(&[E], [usize; 3]) -> R) -> R {
-    let (src, sizes) = match block_sizes(t.shape(), dims).filter(|s| !rows || s[2] == 1) {
-        Some(sizes) if t.is_contiguous() => (t.clone(), sizes),
-        Some(sizes) => (map(t, |v| v), sizes),
-        None => {
-            let shape = t.shape();
-            let kept: Vec<usize> = (0..shape.len()).filter(|d| !dims.contains(d)).collect();
-            let perm: Vec<usize> = kept.iter().chain(dims).copied().collect();
-            let n = dims.iter().map(|&d| shape[d]).product();
-            let o = kept.iter().map(|&d| shape[d]).product();
-            (map(&view(t, t.layout().permute(&perm)), |v| v), [o, n, 1])
+/// Columns per task when folding whole rows of an `[outer, reduced, inner]` block.
+const TILE_COLUMNS: usize = 1024;
+/// Lanes gathered at a time by [`lanes`] when they are strided.
+const LANE_TILE: usize = 16;
+/// Slices of at most this many elements are summed as one pairwise tree.
+const PAIRWISE_BASE: usize = 256;
+
+/// `finish(fold(...), n)` for every output of contiguous `[outer, n, inner]`
+/// data, outputs ordered `[outer, inner]`; with `inner > 1` whole rows are
+/// folded into a tile of accumulators, so memory is read in order.
+fn fold_blocks<E: Element, A: Copy + Send + Sync, R: Send>(
+    x: &[E],
+    [o, n, i]: [usize; 3],
+    init: A,
+    fold: &(impl Fn(A, E, usize) -> A + Sync),
+    finish: &(impl Fn(A, usize) -> R + Sync),
+) -> Vec<R> {
+    let parallel = o * n * i >= PAR_MIN;
+    if i == 1 {
+        return map_tasks(o, parallel && o > 1, |k| {
+            finish(x[k * n..(k + 1) * n].iter().enumerate().fold(init, |a, (r, &v)| fold(a, v, r)), n)
+        });
+    }
+    let tiles = i.div_ceil(TILE_COLUMNS);
+    let parts = map_tasks(o * tiles, parallel, |task| {
+        let (k, j0) = (task / tiles, (task % tiles) * TILE_COLUMNS);
+        let width = TILE_COLUMNS.min(i - j0);
+        let mut acc = vec![init; width];
+        for r in 0..n {
+            for (a, &v) in acc.iter_mut().zip(&x[(k * n + r) * i + j0..][..width]) {
+                *a = fold(*a, v, r);
+            }
         }
-    };
-    src.with_data(|data, l| f(&data[l.contiguous_range().expect("a contiguous source")], sizes))
+        acc.into_iter().map(|a| finish(a, n)).collect::<Vec<R>>()
+    });
+    parts.into_iter().flatten().collect()
 }
 
-/// Sum over `dims` (sorted, distinct), accumulated in `f64` in an order that
-/// depends only on the shape: the same bits for any thread count and any
-/// input layout, and close to exact in `f32`.
+/// For every output element of reducing `dims` (sorted, distinct) of `t`, in
+/// row-major order of the kept dims: `finish(fold over the reduced elements in
+/// row-major order, count)`. `fold` also gets the element's position `k`
+/// among the reduced elements (what `argmax` returns). Never copies `t`.
+pub(crate) fn reduce_with<E: Element, A: Copy + Send + Sync, R: Copy + Send>(
+    t: &Tensor<E>,
+    dims: &[usize],
+    init: A,
+    fold: impl Fn(A, E, usize) -> A + Sync,
+    finish: impl Fn(A, usize) -> R + Sync,
+) -> Vec<R> {
+    let s = Source::new(t, dims, false);
+    let vals = s.src.with_data(|data, layout| {
+        if let (Some(r), Some(sizes)) = (layout.contiguous_range(), block_sizes(layout.shape(), &s.dims)) {
+            return fold_blocks(&data[r], sizes, init, &fold, &finish);
+        }
+        let l = layout.permute(&s.kept_first());
+        let inner: usize = s.dims.iter().map(|&d| layout.shape()[d]).product();
+        let outer: usize = s.kept.iter().map(|&d| t.shape()[d]).product();
+        let one = |o: usize| {
+            let mut acc = init;
+            let mut k = 0;
+            walk(l.shape(), [l.strides()], [l.offset()], o * inner..(o + 1) * inner, |[p]| {
+                acc = fold(acc, data[p], k);
+                k += 1;
+            });
+            finish(acc, inner)
+        };
+        map_tasks(outer, outer * inner >= PAR_MIN && outer > 1, one)
+    });
+    s.reorder(t.shape(), vals)
+}
+
+/// [`reduce_with`] producing a tensor of the reduced shape.
+pub(crate) fn reduce<E: Element, A: Copy + Send + Sync>(
+    t: &Tensor<E>,
+    dims: &[usize],
+    keepdim: bool,
+    init: A,
+    fold: impl Fn(A, E, usize) -> A + Sync,
+    finish: impl Fn(A, usize) -> E + Sync,
+) -> Tensor<E> {
+    Tensor::from_vec(reduce_with(t, dims, init, fold, finish), &reduced_shape(t.shape(), dims, keepdim))
+}
+
+/// `Σ f(v)` over `s` in `f64`: eight running sums over blocks of
+/// [`PAIRWISE_BASE`], combined pairwise. The tree depends only on `s.len()`.
+fn pairwise_sum<E: Element>(s: &[E], f: &(impl Fn(E) -> f64 + Sync)) -> f64 {
+    if s.len() > PAIRWISE_BASE {
+        let half = (s.len() / 2).next_multiple_of(8);
+        return pairwise_sum(&s[..half], f) + pairwise_sum(&s[half..], f);
+    }
+    let mut acc = [0.0f64; 8];
+    let mut lanes = s.chunks_exact(8);
+    for c in &mut lanes {
+        for k in 0..8 {
+            acc[k] += f(c[k]);
+        }
+    }
+    let tail = lanes.remainder().iter().fold(0.0, |a, &v| a + f(v));
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+}
+
+/// `Σ f(v)` over `s` in `f64`. Long slices are cut into fixed [`CHUNK`]s summed
+/// in parallel, whose partial sums are then combined pairwise in order: the
+/// result is the same bits for any thread count.
+pub(crate) fn sum_map<E: Element>(s: &[E], f: impl Fn(E) -> f64 + Sync) -> f64 {
+    if s.len() <= CHUNK {
+        return pairwise_sum(s, &f);
+    }
+    let parts = map_tasks(s.len().div_ceil(CHUNK), s.len() >= PAR_MIN, |c| {
+        pairwise_sum(&s[c * CHUNK..((c + 1) * CHUNK).min(s.len())], &f)
+    });
+    pairwise_sum(&parts, &|v| v)
+}
+
+/// Sums of `w` columns from `j0` of the rows `rows` of data with row stride
+/// `i`, into `out`: for each column the same tree as [`pairwise_sum`] builds
+/// over that column's values, so a column sums to the same bits as a row.
+fn pairwise_columns<E: Element>(x: &[E], i: usize, rows: std::ops::Range<usize>, j0: usize, out: &mut [f64]) {
+    let (len, w) = (rows.len(), out.len());
+    if len > PAIRWISE_BASE {
+        let half = rows.start + (len / 2).next_multiple_of(8);
+        let mut right = vec![0.0; w];
+        pairwise_columns(x, i, rows.start..half, j0, out);
+        pairwise_columns(x, i, half..rows.end, j0, &mut right);
+        out.iter_mut().zip(right).for_each(|(o, r)| *o += r);
+        return;
+    }
+    let row = |r: usize| &x[(rows.start + r) * i + j0..][..w];
+    // Running sum k of column j at acc[k * w + j]: row-wise, vectorisable.
+    let mut acc = vec![0.0f64; 8 * w];
+    let full = len / 8 * 8;
+    for m in (0..full).step_by(8) {
+        for (k, lane) in acc.chunks_mut(w).enumerate() {
+            lane.iter_mut().zip(row(m + k)).for_each(|(a, &v)| *a += v.f64());
+        }
+    }
+    let mut tail = vec![0.0f64; w];
+    for r in full..len {
+        tail.iter_mut().zip(row(r)).for_each(|(t, &v)| *t += v.f64());
+    }
+    let a = |k: usize, j: usize| acc[k * w + j];
+    for (j, (o, t)) in out.iter_mut().zip(tail).enumerate() {
+        *o = ((a(0, j) + a(1, j)) + (a(2, j) + a(3, j))) + ((a(4, j) + a(5, j)) + (a(6, j) + a(7, j))) + t;
+    }
+}
+
+/// Column sums of contiguous `[outer, n, inner]` data, outputs `[outer,
+/// inner]`, each the same bits as [`sum_map`] of that column's values.
+fn sum_columns<E: Element>(x: &[E], [o, n, i]: [usize; 3]) -> Vec<f64> {
+    let tiles = i.div_ceil(TILE_COLUMNS);
+    let parts = map_tasks(o * tiles, o * n * i >= PAR_MIN, |task| {
+        let (k, j0) = (task / tiles, (task % tiles) * TILE_COLUMNS);
+        let (xk, w) = (&x[k * n * i..], TILE_COLUMNS.min(i - j0));
+        let mut out = vec![0.0; w];
+        if n <= CHUNK {
+            pairwise_columns(xk, i, 0..n, j0, &mut out);
+            return out;
+        }
+        // Chunk partial sums, combined pairwise as `sum_map` combines them.
+        let chunks = map_tasks(n.div_ceil(CHUNK), true, |c| {
+            let mut part = vec![0.0; w];
+            pairwise_columns(xk, i, c * CHUNK..((c + 1) * CHUNK).min(n), j0, &mut part);
+            part
+        });
+        for (j, o) in out.iter_mut().enumerate() {
+            let column: Vec<f64> = chunks.iter().map(|p| p[j]).collect();
+            *o = pairwise_sum(&column, &|v| v);
+        }
+        out
+    });
+    parts.into_iter().flatten().collect()
+}
+
+/// Runs `f` on `t`'s elements as contiguous `[outer, reduced, inner]` data
+/// (with `inner == 1` when `rows`) and returns its outputs, given in
+/// `[outer, inner]` order, in row-major order of `t`'s kept dims. `t` is read
+/// in place when its layout allows, else copied with the reduced dims last.
+fn with_blocks<E: Element, R: Copy>(
+    t: &Tensor<E>,
+    dims: &[usize],
+    rows: bool,
+    f: impl FnOnce(&[E], [usize; 3]) -> Vec<R>,
+) -> Vec<R> {
+    let s = Source::new(t, dims, true);
+    let (src, sizes) = match block_sizes(s.src.shape(), &s.dims).filter(|b| !rows || b[2] == 1) {
+        Some(sizes) => (s.src.clone(), sizes),
+        None => {
+            let n: usize = s.dims.iter().map(|&d| s.src.shape()[d]).product();
+            let copy = map(&view(&s.src, s.src.layout().permute(&s.kept_first())), |v| v);
+            (copy, [s.kept.iter().map(|&d| t.shape()[d]).product(), n, 1])
+        }
+    };
+    let vals = src.with_data(|data, l| f(&data[l.contiguous_range().expect("a contiguous source")], sizes));
+    s.reorder(t.shape(), vals)
+}
+
+/// Sum over `dims` (sorted, distinct), accumulated in `f64` pairwise: each
+/// output is [`sum_map`] of its values in row-major order, so the bits depend
+/// on neither the thread count nor the layout, and `f32` sums are close to exact.
 pub(crate) fn sum_reduce<E: Element>(t: &Tensor<E>, dims: &[usize], keepdim: bool) -> Tensor<E> {
     let out = with_blocks(t, dims, false, |x, [o, n, i]| {
         if i == 1 {
             map_tasks(o, o > 1 && o * n >= PAR_MIN, |k| E::of(sum_map(&x[k * n..(k + 1) * n], E::f64)))
         } else {
-            // Rows of `inner` elements added in order into f64 accumulators.
-            let blocks = i.div_ceil(SUM_COLUMNS);
-            let parts = map_tasks(o * blocks, o * n * i >= PAR_MIN, |task| {
-                let (k, j0) = (task / blocks, (task % blocks) * SUM_COLUMNS);
-                let j1 = (j0 + SUM_COLUMNS).min(i);
-                let mut acc = vec![0.0f64; j1 - j0];
-                for r in 0..n {
-                    let row = &x[(k * n + r) * i..][j0..j1];
-                    for (a, &v) in acc.iter_mut().zip(row) {
-                        *a += v.f64();
-                    }
-                }
-                acc
-            });
-            parts.into_iter().flatten().map(E::of).collect()
+            sum_columns(x, [o, n, i]).into_iter().map(E::of).collect()
         }
     });
     Tensor::from_vec(out, &reduced_shape(t.shape(), dims, keepdim))
@@ -253,45 +399,97 @@ pub(crate) fn sum_reduce<E: Element>(t: &Tensor<E>, dims: &[usize], keepdim: boo
 
 /// For every output element of reducing `dims`, `f` of the contiguous slice of
 /// its reduced elements (row-major); for reductions that take several passes.
-pub(crate) fn reduce_rows<E: Element, R: Send>(t: &Tensor<E>, dims: &[usize], f: impl Fn(&[E]) -> R + Sync) -> Vec<R> {
+pub(crate) fn reduce_rows<E: Element, R: Copy + Send>(
+    t: &Tensor<E>,
+    dims: &[usize],
+    f: impl Fn(&[E]) -> R + Sync,
+) -> Vec<R> {
     with_blocks(t, dims, true, |x, [o, n, _]| map_tasks(o, o > 1 && o * n >= PAR_MIN, |k| f(&x[k * n..(k + 1) * n])))
 }
 
-/// `f(lane, out)` on every lane of `t` along `dim` (scans: cumulative sums,
-/// products of the other elements); the result has `t`'s shape.
-pub(crate) fn lanes<E: Element>(t: &Tensor<E>, dim: usize, f: impl Fn(&[E], &mut [E]) + Sync) -> Tensor<E> {
-    let shape = t.shape();
-    let (n, inner) = (shape[dim], shape[dim + 1..].iter().product::<usize>());
+/// A result shaped like `t`, computed block by block along `dim`: `run(x,
+/// out, n, inner)` fills each contiguous `[n, inner]` block `out` from the
+/// matching block `x` of the input (`n` is `dim`'s size). A transposed or
+/// permuted `t` is read in place and the result keeps its storage order.
+fn along_dim<E: Element>(t: &Tensor<E>, dim: usize, run: impl Fn(&[E], &mut [E], usize, usize) + Sync) -> Tensor<E> {
+    let s = Source::new(t, &[dim], true);
+    let shape = s.src.shape();
+    let (n, inner) = (shape[s.dims[0]], shape[s.dims[0] + 1..].iter().product::<usize>());
     let block = n * inner;
     let mut out = vec![E::zero(); t.numel()];
     if block > 0 {
-        let src = if t.is_contiguous() { t.clone() } else { map(t, |v| v) };
-        src.with_data(|data, l| {
+        s.src.with_data(|data, l| {
             let x = &data[l.contiguous_range().expect("a contiguous source")];
-            let run = |k: usize, ob: &mut [E]| {
-                let xb = &x[k * block..(k + 1) * block];
-                if inner == 1 {
-                    return f(xb, ob);
-                }
-                let (mut a, mut b) = (vec![E::zero(); n], vec![E::zero(); n]);
-                for j in 0..inner {
-                    for r in 0..n {
-                        a[r] = xb[r * inner + j];
-                    }
-                    f(&a, &mut b);
-                    for r in 0..n {
-                        ob[r * inner + j] = b[r];
-                    }
-                }
-            };
+            let one = |(k, ob): (usize, &mut [E])| run(&x[k * block..(k + 1) * block], ob, n, inner);
             if out.len() >= PAR_MIN && out.len() > block && num_threads() > 1 {
-                install(|| out.par_chunks_mut(block).enumerate().for_each(|(k, ob)| run(k, ob)));
+                install(|| out.par_chunks_mut(block).enumerate().for_each(one));
             } else {
-                out.chunks_mut(block).enumerate().for_each(|(k, ob)| run(k, ob));
+                out.chunks_mut(block).enumerate().for_each(one);
             }
         });
     }
-    Tensor::from_vec(out, shape)
+    s.with_t_dims(out)
+}
+
+/// `f(lane, out)` on every lane of `t` along `dim` (products of the other
+/// elements); the result has `t`'s shape.
+pub(crate) fn lanes<E: Element>(t: &Tensor<E>, dim: usize, f: impl Fn(&[E], &mut [E]) + Sync) -> Tensor<E> {
+    along_dim(t, dim, |x, out, n, inner| {
+        if inner == 1 {
+            return f(x, out);
+        }
+        // Strided lanes are gathered and scattered a tile at a time.
+        let (mut a, mut b) = (vec![E::zero(); n * LANE_TILE], vec![E::zero(); n * LANE_TILE]);
+        for j0 in (0..inner).step_by(LANE_TILE) {
+            let w = LANE_TILE.min(inner - j0);
+            for r in 0..n {
+                for (j, &v) in x[r * inner + j0..][..w].iter().enumerate() {
+                    a[j * n + r] = v;
+                }
+            }
+            for j in 0..w {
+                f(&a[j * n..(j + 1) * n], &mut b[j * n..(j + 1) * n]);
+            }
+            for r in 0..n {
+                for (j, o) in out[r * inner + j0..][..w].iter_mut().enumerate() {
+                    *o = b[j * n + r];
+                }
+            }
+        }
+    })
+}
+
+/// Cumulative sum of `t` along `dim` (from the end when `reverse`),
+/// accumulated in `f64`: whole rows of `inner` elements are added into
+/// running sums, so memory is read in order along any dim.
+pub(crate) fn cumulative_sum<E: Element>(t: &Tensor<E>, dim: usize, reverse: bool) -> Tensor<E> {
+    along_dim(t, dim, |x, out, n, inner| {
+        if inner == 1 {
+            let mut acc = 0.0f64;
+            let step = |(o, &v): (&mut E, &E)| {
+                acc += v.f64();
+                *o = E::of(acc);
+            };
+            return if reverse {
+                out.iter_mut().zip(x).rev().for_each(step)
+            } else {
+                out.iter_mut().zip(x).for_each(step)
+            };
+        }
+        let mut acc = vec![0.0f64; inner];
+        let mut step = |r: usize| {
+            let rows = x[r * inner..(r + 1) * inner].iter().zip(&mut out[r * inner..(r + 1) * inner]);
+            for (a, (&v, o)) in acc.iter_mut().zip(rows) {
+                *a += v.f64();
+                *o = E::of(*a);
+            }
+        };
+        if reverse {
+            (0..n).rev().for_each(&mut step);
+        } else {
+            (0..n).for_each(&mut step);
+        }
+    })
 }
 
 /// A view of `t` with another layout over the same storage (not recorded).

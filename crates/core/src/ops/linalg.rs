@@ -105,6 +105,17 @@ impl<E: Element> Tensor<E> {
                 at(Location::caller())
             );
         }
+        // Checked here, on the caller's shapes, before 1-d operands are promoted.
+        let (ra, rb) = (self.ndim(), rhs.ndim());
+        let batch = broadcast_shapes(&self.shape()[..ra.saturating_sub(2)], &rhs.shape()[..rb.saturating_sub(2)]);
+        if self.shape()[ra - 1] != rhs.shape()[rb.saturating_sub(2)] || batch.is_none() {
+            panic!(
+                "matmul: shapes {:?} and {:?} are not aligned at {}",
+                self.shape(),
+                rhs.shape(),
+                at(Location::caller())
+            );
+        }
         let a = if self.ndim() == 1 { self.unsqueeze(0) } else { self.clone() };
         let b = if rhs.ndim() == 1 { rhs.unsqueeze(1) } else { rhs.clone() };
         let mut out = a.mm_nd(&b);
@@ -132,7 +143,8 @@ impl<E: Element> Tensor<E> {
     /// Batched matrix product of two 3-d tensors `[b, m, k] @ [b, k, n]`.
     #[track_caller]
     pub fn bmm(&self, rhs: &Tensor<E>) -> Tensor<E> {
-        if self.ndim() != 3 || rhs.ndim() != 3 || self.shape()[0] != rhs.shape()[0] {
+        if self.ndim() != 3 || rhs.ndim() != 3 || self.shape()[0] != rhs.shape()[0] || self.shape()[2] != rhs.shape()[1]
+        {
             panic!(
                 "bmm: expects [b, m, k] and [b, k, n], got {:?} and {:?} at {}",
                 self.shape(),

@@ -5,7 +5,9 @@
 //! As in PyTorch, an empty list of dims reduces over every dimension, and a
 //! 0-d tensor accepts dim `0` / `-1`.
 
-use crate::kernels::{lanes, map, reduce, reduce_rows, reduce_with, reduced_shape, sum_map, sum_reduce, zip};
+use crate::kernels::{
+    cumulative_sum, lanes, map, reduce, reduce_rows, reduce_with, reduced_shape, sum_map, sum_reduce, zip,
+};
 use crate::ops::IndexTensor;
 use crate::tensor::at;
 use crate::{Element, Tensor};
@@ -638,18 +640,7 @@ impl<E: Element> Tensor<E> {
     /// other's adjoint, so derivatives of any order are scans.
     #[track_caller]
     fn scan_sum(&self, dim: usize, reverse: bool) -> Tensor<E> {
-        let out = lanes(self, dim, move |a, out| {
-            let mut acc = 0.0f64;
-            let mut step = |(o, &v): (&mut E, &E)| {
-                acc += v.f64();
-                *o = E::of(acc);
-            };
-            if reverse {
-                out.iter_mut().zip(a).rev().for_each(&mut step);
-            } else {
-                out.iter_mut().zip(a).for_each(&mut step);
-            }
-        });
+        let out = cumulative_sum(self, dim, reverse);
         let name = if reverse { "cumsum_backward" } else { "cumsum" };
         out.record(name, &[self], move |_, g| smallvec![Some(g.scan_sum(dim, !reverse))])
     }

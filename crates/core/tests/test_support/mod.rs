@@ -1,9 +1,12 @@
-//! Loads PyTorch conformance cases (`tests/data/*.json`, the format of
-//! /work/shared/CONFORMANCE.md) and checks an op's outputs and input gradients.
+//! Shared by the op tests: PyTorch conformance cases (`tests/data/*.json`, the
+//! format of /work/shared/CONFORMANCE.md) checked on an op's outputs and input
+//! gradients, and checks of panic messages.
 #![allow(dead_code)]
 
-use lamina_core::{grad, Element, GradOptions, IndexTensor, Tensor};
+use lamina_core::{grad, Element, GradOptions, GradcheckFailure, IndexTensor, Tensor};
+use proptest::test_runner::TestCaseError;
 use serde_json::Value;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 
 /// One output of the op under test.
 pub enum Out<E: Element> {
@@ -123,4 +126,26 @@ pub fn compare<E: Element>(what: &str, got: &Tensor<E>, want: &Value, atol: f64,
     for (j, (g, w)) in got.to_f64_vec().into_iter().zip(want).enumerate() {
         assert!((g - w).abs() <= atol + rtol * w.abs(), "{what}: element {j}: got {g}, want {w}");
     }
+}
+
+/// The message of the panic `f` raises.
+pub fn panic_message<R>(f: impl FnOnce() -> R) -> String {
+    let err = catch_unwind(AssertUnwindSafe(f)).err().expect("expected a panic");
+    err.downcast_ref::<String>().cloned().or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string())).unwrap()
+}
+
+/// Asserts `f` panics with a message holding every one of `parts` and the
+/// caller's own file (where the op was called).
+#[track_caller]
+pub fn assert_panics<R>(f: impl FnOnce() -> R, parts: &[&str]) {
+    let file = Location::caller().file();
+    let msg = panic_message(f);
+    for p in parts.iter().chain(&[file]) {
+        assert!(msg.contains(p), "message {msg:?} lacks {p:?}");
+    }
+}
+
+/// A gradient check's result as a property test's: a failure shows where.
+pub fn check(r: Result<(), GradcheckFailure>) -> Result<(), TestCaseError> {
+    r.map_err(|e| TestCaseError::fail(e.to_string()))
 }
