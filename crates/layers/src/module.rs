@@ -316,7 +316,8 @@ impl<E: Element, M: Module<E>> Module<E> for Vec<M> {
 /// Implements [`Module`] for a struct by naming its parts: one line.
 ///
 /// `parts!(Name<E> { a, b })` for a struct generic over the element type `E`,
-/// `parts!(Name: f64 { a, b })` for one with a fixed element type. Each named
+/// `parts!(Name: f64 { a, b })` for one with a fixed element type; an optional
+/// `, extra_repr = |m: &Name<E>| ...` gives the options shown when printing. Each named
 /// field is a tensor (a parameter), a [`Buffer`], a module, or an `Option` of
 /// one; fields not named (options, sizes) are not parts.
 ///
@@ -344,11 +345,14 @@ impl<E: Element, M: Module<E>> Module<E> for Vec<M> {
 /// ```
 #[macro_export]
 macro_rules! parts {
-    ($name:ident < $e:ident > { $($field:ident),* $(,)? }) => {
+    ($name:ident < $e:ident > { $($field:ident),* $(,)? } $(, extra_repr = $repr:expr)?) => {
         impl<$e: $crate::__Element> $crate::Module<$e> for $name<$e> {
             fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, $crate::Part<'a, $e>)) {
                 $( $crate::Visit::<$e>::visit_as(&self.$field, stringify!($field), f); )*
             }
+            $(fn extra_repr(&self) -> String {
+                ($repr)(self)
+            })?
         }
         $crate::visit_as_module!($name);
     };

@@ -1,40 +1,159 @@
 //! `function` cases: a `torch` / `torch.nn.functional` call on the inputs,
 //! optionally followed by `then` steps; outputs and input gradients compared.
 
-use crate::support::{check, check_val, ints, tensor_as, val_as, Outcome, Tol, Val};
+use crate::support::{check, check_val, tensor_as, val_as, Config, Outcome, Tol, Val};
+use lamina::core::{ClassTarget, CrossEntropyOptions, Fold2dOptions, NllLossOptions, PadMode, Reduction};
+use lamina::layers::loss;
 use lamina::prelude::*;
 use serde_json::Value;
-
-type Args<'a, E> = (&'a [Val<E>], &'a Value, &'a Value);
 
 fn float<E: Element>(inputs: &[Val<E>], i: usize) -> Result<&Tensor<E>, String> {
     inputs.get(i).ok_or_else(|| format!("missing input {i}"))?.float()
 }
 
-fn dim(config: &Value, key: &str) -> Result<isize, String> {
-    config[key].as_i64().map(|d| d as isize).ok_or_else(|| format!("config needs integer `{key}`"))
+/// A tensor keyword argument (a constant: no gradient flows to it).
+fn kwarg<E: Element>(kwargs: &Value, key: &str) -> Result<Option<Tensor<E>>, String> {
+    kwargs.get(key).filter(|v| !v.is_null()).map(tensor_as::<E>).transpose()
 }
 
-/// Runs one function call: `(inputs, config, forward_kwargs)` to outputs.
-fn call<E: Element>(name: &str, (inputs, config, _kwargs): Args<'_, E>) -> Result<Vec<Val<E>>, String> {
+fn reduction(c: &Config<'_>) -> Result<Reduction, String> {
+    match c.str_or("reduction", "mean")? {
+        "mean" => Ok(Reduction::Mean),
+        "sum" => Ok(Reduction::Sum),
+        "none" => Ok(Reduction::None),
+        other => Err(format!("unknown reduction `{other}`")),
+    }
+}
+
+/// Runs one function call on `inputs` with options `config` and tensor
+/// keyword arguments `kwargs`. Also used for the losses of `training` cases.
+pub fn call<E: Element>(name: &str, inputs: &[Val<E>], config: &Value, kwargs: &Value) -> Result<Vec<Val<E>>, String> {
+    let c = Config::new(config);
     let x = || float(inputs, 0);
     let y = || float(inputs, 1);
-    let one = |t: Tensor<E>| Ok(vec![Val::F(t)]);
-    match name {
-        "exp" => one(x()?.exp()),
-        "log" => one(x()?.log()),
-        "add" => one(x()? + y()?),
-        "mul" => one(x()? * y()?),
-        "div" => one(x()? / y()?),
-        "matmul" => one(x()?.matmul(y()?)),
-        "transpose" => one(x()?.transpose(dim(config, "dim0")?, dim(config, "dim1")?)),
-        "reshape" => {
-            let shape: Vec<usize> =
-                ints(config, "shape").ok_or("reshape needs `shape`")?.iter().map(|&d| d as usize).collect();
-            one(x()?.reshape(&shape))
+    let all_floats = || inputs.iter().map(|v| v.float()).collect::<Result<Vec<_>, _>>();
+    let out = match name {
+        "abs" => x()?.abs(),
+        "exp" => x()?.exp(),
+        "log" => x()?.log(),
+        "sqrt" => x()?.sqrt(),
+        "add" => x()? + y()?,
+        "mul" => x()? * y()?,
+        "div" => x()? / y()?,
+        "pow" => x()?.pow(y()?),
+        "matmul" => x()?.matmul(y()?),
+        "clamp" => {
+            let bound = |k: &str| c.value(k).and_then(Value::as_f64).map(E::of);
+            x()?.clamp(bound("min"), bound("max"))
         }
-        other => Err(format!("unknown function `{other}`")),
-    }
+        "gelu" => match c.str_or("approximate", "none")? {
+            "none" => x()?.gelu(),
+            "tanh" => x()?.gelu_tanh(),
+            other => return Err(format!("unknown approximate `{other}`")),
+        },
+        "where" => Tensor::where_(inputs[0].mask()?, y()?, float(inputs, 2)?),
+        "softmax" => x()?.softmax(c.isize("dim")?),
+        "log_softmax" => x()?.log_softmax(c.isize("dim")?),
+        "sum" => x()?.sum_dims(&c.isizes("dim")?, c.bool_or("keepdim", false)?),
+        "mean" => x()?.mean_dims(&c.isizes("dim")?, c.bool_or("keepdim", false)?),
+        "amax" => x()?.amax(&c.isizes("dim")?, c.bool_or("keepdim", false)?),
+        "logsumexp" => x()?.logsumexp(&c.isizes("dim")?, c.bool_or("keepdim", false)?),
+        "var" | "std" => {
+            let (dims, correction, keep) =
+                (c.isizes("dim")?, c.usize_or("correction", 1)?, c.bool_or("keepdim", false)?);
+            if name == "var" {
+                x()?.var_dims(&dims, correction, keep)
+            } else {
+                x()?.std_dims(&dims, correction, keep)
+            }
+        }
+        "norm" => x()?.norm(c.f64_or("p", 2.0)?, &c.isizes("dim")?, c.bool_or("keepdim", false)?),
+        "cumsum" => x()?.cumsum(c.isize("dim")?),
+        "max" => {
+            let (values, indices) = x()?.max_dim(c.isize("dim")?, c.bool_or("keepdim", false)?);
+            c.finish(name)?;
+            return Ok(vec![Val::F(values), Val::I(indices)]);
+        }
+        "transpose" => x()?.transpose(c.isize("dim0")?, c.isize("dim1")?),
+        "reshape" => x()?.reshape(&c.ints_or("shape", 0, 0)?),
+        "cat" => Tensor::cat(&all_floats()?, c.isize("dim")?),
+        "stack" => Tensor::stack(&all_floats()?, c.isize("dim")?),
+        "gather" => x()?.gather(c.isize("dim")?, inputs.get(1).ok_or("missing index")?.index()?),
+        "index_select" => x()?.index_select(c.isize("dim")?, inputs.get(1).ok_or("missing index")?.index()?),
+        "pad" => {
+            let pads = c.ints_or("pad", 0, 0)?;
+            let mode = match c.str_or("mode", "constant")? {
+                "constant" => PadMode::Constant(c.f64_or("value", 0.0)?),
+                "reflect" => PadMode::Reflect,
+                "replicate" => PadMode::Replicate,
+                "circular" => PadMode::Circular,
+                other => return Err(format!("unknown pad mode `{other}`")),
+            };
+            x()?.pad(&pads, mode)
+        }
+        "unfold" => {
+            let pair = |k: &str, d: usize| -> Result<[usize; 2], String> {
+                let v = c.ints_or(k, 2, d)?;
+                Ok([v[0], v[v.len() - 1]])
+            };
+            let opts = Fold2dOptions {
+                kernel_size: pair("kernel_size", 1)?,
+                dilation: pair("dilation", 1)?,
+                padding: pair("padding", 0)?,
+                stride: pair("stride", 1)?,
+            };
+            x()?.unfold2d(&opts)
+        }
+        "cross_entropy" => {
+            let opts = CrossEntropyOptions {
+                weight: kwarg(kwargs, "weight")?,
+                ignore_index: c.value("ignore_index").and_then(Value::as_i64).unwrap_or(-100),
+                reduction: reduction(&c)?,
+                label_smoothing: c.f64_or("label_smoothing", 0.0)?,
+            };
+            let target: ClassTarget<'_, E> = match inputs.get(1).ok_or("missing target")? {
+                Val::I(t) => t.into(),
+                Val::F(t) => t.into(),
+                Val::B(_) => return Err("a bool target".into()),
+            };
+            lamina::core::cross_entropy(x()?, target, &opts)
+        }
+        "nll_loss" => {
+            let opts = NllLossOptions {
+                weight: kwarg(kwargs, "weight")?,
+                ignore_index: c.value("ignore_index").and_then(Value::as_i64).unwrap_or(-100),
+                reduction: reduction(&c)?,
+            };
+            lamina::core::nll_loss(x()?, inputs.get(1).ok_or("missing target")?.index()?, &opts)
+        }
+        "mse_loss" => loss::mse_loss(x()?, y()?, reduction(&c)?),
+        "l1_loss" => loss::l1_loss(x()?, y()?, reduction(&c)?),
+        "smooth_l1_loss" => loss::smooth_l1_loss(x()?, y()?, reduction(&c)?, c.f64_or("beta", 1.0)?),
+        "huber_loss" => loss::huber_loss(x()?, y()?, reduction(&c)?, c.f64_or("delta", 1.0)?),
+        "binary_cross_entropy" => {
+            loss::binary_cross_entropy(x()?, y()?, kwarg(kwargs, "weight")?.as_ref(), reduction(&c)?)
+        }
+        "binary_cross_entropy_with_logits" => loss::binary_cross_entropy_with_logits(
+            x()?,
+            y()?,
+            kwarg(kwargs, "weight")?.as_ref(),
+            kwarg(kwargs, "pos_weight")?.as_ref(),
+            reduction(&c)?,
+        ),
+        "kl_div" => {
+            let r = match c.str_or("reduction", "mean")? {
+                "mean" => loss::KlReduction::Mean,
+                "sum" => loss::KlReduction::Sum,
+                "none" => loss::KlReduction::None,
+                "batchmean" => loss::KlReduction::BatchMean,
+                other => return Err(format!("unknown reduction `{other}`")),
+            };
+            loss::kl_div(x()?, y()?, r, c.bool_or("log_target", false)?)
+        }
+        other => return Err(format!("unknown function `{other}`")),
+    };
+    c.finish(name)?;
+    Ok(vec![Val::F(out)])
 }
 
 /// Runs a `function` case in f64, and again in f32 where the case allows it.
@@ -59,10 +178,10 @@ fn run_as<E: Element>(case: &Value, tol: Tol) -> Outcome {
         })
         .collect::<Result<_, String>>()?;
     let name = case["function"].as_str().ok_or("case without function")?;
-    let mut outputs = call(name, (&inputs, &case["config"], &case["forward_kwargs"]))?;
+    let mut outputs = call(name, &inputs, &case["config"], &case["forward_kwargs"])?;
     for step in case["then"].as_array().into_iter().flatten() {
         let f = step["function"].as_str().ok_or("`then` step without function")?;
-        outputs = call(f, (&outputs, &step["config"], &Value::Null))?;
+        outputs = call(f, &outputs, &step["config"], &Value::Null)?;
     }
     let want = case["outputs"].as_array().ok_or("case without outputs")?;
     if want.len() != outputs.len() {

@@ -3,6 +3,8 @@
 
 use lamina::prelude::*;
 use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 
 /// A case's error: what differs, where.
 pub type Outcome = Result<(), String>;
@@ -132,10 +134,15 @@ pub fn check_values(
     Ok(())
 }
 
-/// Compares a float tensor with a JSON tensor.
+/// Compares a float tensor with a JSON tensor (an integer one, such as
+/// `num_batches_tracked`, by value).
 pub fn check<E: Element>(what: &str, got: &Tensor<E>, want: &Value, tol: Tol) -> Outcome {
-    let w = tensor(want).map_err(|e| format!("{what}: {e}"))?;
-    check_values(what, &got.to_f64_vec(), got.shape(), &w.to_vec(), w.shape(), tol)
+    let (w, shape) = match val(want).map_err(|e| format!("{what}: {e}"))? {
+        Val::F(t) => (t.to_vec(), t.shape().to_vec()),
+        Val::I(i) => (i.to_vec().iter().map(|&v| v as f64).collect(), i.shape().to_vec()),
+        Val::B(_) => return Err(format!("{what}: expected a number tensor, got a mask")),
+    };
+    check_values(what, &got.to_f64_vec(), got.shape(), &w, &shape, tol)
 }
 
 /// Compares any value with a JSON tensor (integers and masks exactly).
@@ -154,20 +161,101 @@ pub fn check_scalar(what: &str, got: f64, want: &Value, tol: Tol) -> Outcome {
     check_values(what, &[got], &[], &[w], &[], tol)
 }
 
-/// A config entry as f64, or `default` when absent or null.
-pub fn num(config: &Value, key: &str, default: f64) -> f64 {
-    config.get(key).and_then(Value::as_f64).unwrap_or(default)
+/// A constructor's (or function's) options; every key must be read, so an option the
+/// factory does not know is an error rather than silently ignored.
+pub struct Config<'a> {
+    map: Option<&'a serde_json::Map<String, Value>>,
+    read: RefCell<BTreeSet<String>>,
 }
 
-/// A config entry as bool, or `default`.
-pub fn flag(config: &Value, key: &str, default: bool) -> bool {
-    config.get(key).and_then(Value::as_bool).unwrap_or(default)
-}
+impl<'a> Config<'a> {
+    pub fn new(v: &'a Value) -> Self {
+        Config { map: v.as_object(), read: RefCell::new(BTreeSet::new()) }
+    }
 
-/// A config entry that PyTorch accepts as an int or a list of ints, as a list.
-pub fn ints(config: &Value, key: &str) -> Option<Vec<i64>> {
-    match config.get(key)? {
-        Value::Array(a) => a.iter().map(Value::as_i64).collect(),
-        v => v.as_i64().map(|x| vec![x]),
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.read.borrow_mut().insert(key.to_owned());
+        self.map.and_then(|m| m.get(key)).filter(|v| !v.is_null())
+    }
+
+    /// Whether the key is present with a non-null value.
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn usize(&self, key: &str) -> Result<usize, String> {
+        self.get(key).and_then(Value::as_u64).map(|v| v as usize).ok_or_else(|| format!("config needs integer `{key}`"))
+    }
+
+    pub fn usize_or(&self, key: &str, default: usize) -> Result<usize, String> {
+        if self.has(key) {
+            self.usize(key)
+        } else {
+            Ok(default)
+        }
+    }
+
+    pub fn f64_or(&self, key: &str, default: f64) -> Result<f64, String> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_f64().ok_or_else(|| format!("config `{key}` is not a number")),
+        }
+    }
+
+    pub fn bool_or(&self, key: &str, default: bool) -> Result<bool, String> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_bool().ok_or_else(|| format!("config `{key}` is not a bool")),
+        }
+    }
+
+    pub fn str_or(&self, key: &str, default: &'a str) -> Result<&'a str, String> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_str().ok_or_else(|| format!("config `{key}` is not a string")),
+        }
+    }
+
+    /// An int-or-list option as a list of `n` values (an int is repeated).
+    pub fn ints_or(&self, key: &str, n: usize, default: usize) -> Result<Vec<usize>, String> {
+        match self.get(key) {
+            None => Ok(vec![default; n]),
+            Some(Value::Array(a)) => {
+                a.iter().map(|x| x.as_u64().map(|v| v as usize).ok_or_else(|| format!("bad `{key}`"))).collect()
+            }
+            Some(v) => v.as_u64().map(|x| vec![x as usize; n]).ok_or_else(|| format!("bad `{key}`")),
+        }
+    }
+
+    /// A signed integer option (a dimension).
+    pub fn isize(&self, key: &str) -> Result<isize, String> {
+        self.get(key).and_then(Value::as_i64).map(|v| v as isize).ok_or_else(|| format!("config needs integer `{key}`"))
+    }
+
+    /// An int-or-list option of signed integers (dimensions).
+    pub fn isizes(&self, key: &str) -> Result<Vec<isize>, String> {
+        match self.get(key) {
+            Some(Value::Array(a)) => {
+                a.iter().map(|x| x.as_i64().map(|v| v as isize).ok_or_else(|| format!("bad `{key}`"))).collect()
+            }
+            Some(v) => v.as_i64().map(|x| vec![x as isize]).ok_or_else(|| format!("bad `{key}`")),
+            None => Err(format!("config needs `{key}`")),
+        }
+    }
+
+    pub fn value(&self, key: &str) -> Option<&'a Value> {
+        self.get(key)
+    }
+
+    /// Errors when the case sets an option that was never read.
+    pub fn finish(&self, module: &str) -> Outcome {
+        let read = self.read.borrow();
+        let unknown: Vec<&String> =
+            self.map.into_iter().flat_map(|m| m.keys()).filter(|k| !read.contains(*k)).collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{module}: unknown options {unknown:?}"))
+        }
     }
 }
