@@ -72,6 +72,28 @@ impl<const D: usize> ConvConfig<D> {
     }
 }
 
+/// A convolution's weight `[lead..., k...]` and optional bias, with
+/// PyTorch's default initialisation; the channels must divide by `groups`.
+#[track_caller]
+fn parameters<E: Element, const D: usize>(
+    in_channels: usize,
+    out_channels: usize,
+    groups: usize,
+    bias: bool,
+    lead: [usize; 2],
+    kernel_size: [usize; D],
+) -> (Tensor<E>, Option<Tensor<E>>) {
+    assert!(
+        groups > 0 && in_channels % groups == 0 && out_channels % groups == 0,
+        "convolution: in_channels {in_channels} and out_channels {out_channels} must divide by groups {groups}"
+    );
+    let shape: Vec<usize> = lead.into_iter().chain(kernel_size).collect();
+    let weight = Tensor::zeros(&shape).requires_grad_(true);
+    let bias = bias.then(|| Tensor::zeros(&[out_channels]).requires_grad_(true));
+    lamina_init::default::conv(&weight, bias.as_ref()).expect("a conv weight has fans");
+    (weight, bias)
+}
+
 /// A convolution over `D` spatial dimensions: [`Conv1d`] or [`Conv2d`].
 /// `weight` is `[out_channels, in_channels / groups, k...]`, `bias` `[out_channels]`,
 /// initialised as PyTorch does.
@@ -104,18 +126,15 @@ impl<E: Element, const D: usize> Conv<E, D> {
     /// A convolution with these options.
     #[track_caller]
     pub fn with_config(config: ConvConfig<D>) -> Self {
-        assert!(
-            config.groups > 0 && config.in_channels % config.groups == 0 && config.out_channels % config.groups == 0,
-            "Conv{D}d: in_channels {} and out_channels {} must divide by groups {}",
-            config.in_channels,
-            config.out_channels,
-            config.groups
+        let c = &config;
+        let (weight, bias) = parameters(
+            c.in_channels,
+            c.out_channels,
+            c.groups,
+            c.bias,
+            [c.out_channels, c.in_channels / c.groups.max(1)],
+            c.kernel_size,
         );
-        let mut shape = vec![config.out_channels, config.in_channels / config.groups];
-        shape.extend(config.kernel_size);
-        let weight = Tensor::zeros(&shape).requires_grad_(true);
-        let bias = config.bias.then(|| Tensor::zeros(&[config.out_channels]).requires_grad_(true));
-        lamina_init::default::conv(&weight, bias.as_ref()).expect("a conv weight has fans");
         Conv { weight, bias, config }
     }
 
@@ -135,37 +154,6 @@ impl<E: Element, const D: usize> Conv<E, D> {
                 [total / 2, total - total / 2]
             }
         })
-    }
-}
-
-impl<E: Element, const D: usize> Module<E> for Conv<E, D> {
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Part<'a, E>)) {
-        f("weight", Part::Param(&self.weight));
-        if let Some(b) = &self.bias {
-            f("bias", Part::Param(b));
-        }
-    }
-    fn type_name(&self) -> &'static str {
-        if D == 1 {
-            "Conv1d"
-        } else {
-            "Conv2d"
-        }
-    }
-    fn extra_repr(&self) -> String {
-        let c = &self.config;
-        format!(
-            "{}, {}, kernel_size={:?}, stride={:?}, padding={:?}, dilation={:?}, groups={}, bias={}, padding_mode={:?}",
-            c.in_channels,
-            c.out_channels,
-            c.kernel_size,
-            c.stride,
-            c.padding,
-            c.dilation,
-            c.groups,
-            c.bias,
-            c.padding_mode
-        )
     }
 }
 
@@ -275,42 +263,16 @@ impl<E: Element, const D: usize> ConvTranspose<E, D> {
     /// A transposed convolution with these options.
     #[track_caller]
     pub fn with_config(config: ConvTransposeConfig<D>) -> Self {
-        assert!(
-            config.groups > 0 && config.in_channels % config.groups == 0 && config.out_channels % config.groups == 0,
-            "ConvTranspose{D}d: in_channels {} and out_channels {} must divide by groups {}",
-            config.in_channels,
-            config.out_channels,
-            config.groups
+        let c = &config;
+        let (weight, bias) = parameters(
+            c.in_channels,
+            c.out_channels,
+            c.groups,
+            c.bias,
+            [c.in_channels, c.out_channels / c.groups.max(1)],
+            c.kernel_size,
         );
-        let mut shape = vec![config.in_channels, config.out_channels / config.groups];
-        shape.extend(config.kernel_size);
-        let weight = Tensor::zeros(&shape).requires_grad_(true);
-        let bias = config.bias.then(|| Tensor::zeros(&[config.out_channels]).requires_grad_(true));
-        lamina_init::default::conv(&weight, bias.as_ref()).expect("a conv weight has fans");
         ConvTranspose { weight, bias, config }
-    }
-}
-
-impl<E: Element, const D: usize> Module<E> for ConvTranspose<E, D> {
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Part<'a, E>)) {
-        f("weight", Part::Param(&self.weight));
-        if let Some(b) = &self.bias {
-            f("bias", Part::Param(b));
-        }
-    }
-    fn type_name(&self) -> &'static str {
-        if D == 1 {
-            "ConvTranspose1d"
-        } else {
-            "ConvTranspose2d"
-        }
-    }
-    fn extra_repr(&self) -> String {
-        let c = &self.config;
-        format!(
-            "{}, {}, kernel_size={:?}, stride={:?}, padding={:?}, output_padding={:?}, groups={}, bias={}, dilation={:?}",
-            c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.output_padding, c.groups, c.bias, c.dilation
-        )
     }
 }
 
@@ -346,26 +308,49 @@ impl<E: Element, const D: usize> Forward<E> for ConvTranspose<E, D> {
     }
 }
 
-impl<E: Element, const D: usize> crate::Visit<E> for Conv<E, D> {
-    fn visit_as<'a>(&'a self, name: &str, f: &mut dyn FnMut(&str, Part<'a, E>)) {
-        f(name, Part::Module(self));
-    }
+/// The module plumbing both convolution types share: parts `weight` and
+/// `bias`, a name by dimension, options printed like PyTorch, `Visit`, `Display`.
+macro_rules! conv_module {
+    ($t:ident, $name1:literal, $name2:literal, |$c:ident| $repr:expr) => {
+        impl<E: Element, const D: usize> Module<E> for $t<E, D> {
+            fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Part<'a, E>)) {
+                f("weight", Part::Param(&self.weight));
+                if let Some(b) = &self.bias {
+                    f("bias", Part::Param(b));
+                }
+            }
+            fn type_name(&self) -> &'static str {
+                if D == 1 {
+                    $name1
+                } else {
+                    $name2
+                }
+            }
+            fn extra_repr(&self) -> String {
+                let $c = &self.config;
+                $repr
+            }
+        }
+
+        impl<E: Element, const D: usize> crate::Visit<E> for $t<E, D> {
+            fn visit_as<'a>(&'a self, name: &str, f: &mut dyn FnMut(&str, Part<'a, E>)) {
+                f(name, Part::Module(self));
+            }
+        }
+
+        impl<E: Element, const D: usize> std::fmt::Display for $t<E, D> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&crate::render::<E>(self))
+            }
+        }
+    };
 }
 
-impl<E: Element, const D: usize> crate::Visit<E> for ConvTranspose<E, D> {
-    fn visit_as<'a>(&'a self, name: &str, f: &mut dyn FnMut(&str, Part<'a, E>)) {
-        f(name, Part::Module(self));
-    }
-}
-
-impl<E: Element, const D: usize> std::fmt::Display for Conv<E, D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::render::<E>(self))
-    }
-}
-
-impl<E: Element, const D: usize> std::fmt::Display for ConvTranspose<E, D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::render::<E>(self))
-    }
-}
+conv_module!(Conv, "Conv1d", "Conv2d", |c| format!(
+    "{}, {}, kernel_size={:?}, stride={:?}, padding={:?}, dilation={:?}, groups={}, bias={}, padding_mode={:?}",
+    c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation, c.groups, c.bias, c.padding_mode
+));
+conv_module!(ConvTranspose, "ConvTranspose1d", "ConvTranspose2d", |c| format!(
+    "{}, {}, kernel_size={:?}, stride={:?}, padding={:?}, output_padding={:?}, groups={}, bias={}, dilation={:?}",
+    c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.output_padding, c.groups, c.bias, c.dilation
+));

@@ -1,7 +1,7 @@
 //! `function` cases: a `torch` / `torch.nn.functional` call on the inputs,
 //! optionally followed by `then` steps; outputs and input gradients compared.
 
-use crate::support::{check, check_val, tensor_as, val_as, Config, Outcome, Tol, Val};
+use crate::support::{check, check_val, in_f64_and_f32, tensor_as, val_as, Config, Outcome, Tol, Val};
 use lamina::core::{ClassTarget, CrossEntropyOptions, Fold2dOptions, NllLossOptions, PadMode, Reduction};
 use lamina::layers::loss;
 use lamina::prelude::*;
@@ -158,14 +158,11 @@ pub fn call<E: Element>(name: &str, inputs: &[Val<E>], config: &Value, kwargs: &
 
 /// Runs a `function` case in f64, and again in f32 where the case allows it.
 pub fn run(case: &Value) -> Outcome {
-    run_as::<f64>(case, Tol::of(case))?;
-    if case["f32_ok"].as_bool() == Some(true) {
-        run_as::<f32>(case, Tol::F32).map_err(|e| format!("f32: {e}"))?;
-    }
-    Ok(())
+    in_f64_and_f32(case, run_as::<f64>, run_as::<f32>)
 }
 
-fn run_as<E: Element>(case: &Value, tol: Tol) -> Outcome {
+fn run_as<E: Element>(case: &Value) -> Outcome {
+    let tol = Tol::for_element::<E>(case);
     let inputs: Vec<Val<E>> = case["inputs"]
         .as_array()
         .ok_or("case without inputs")?

@@ -2,7 +2,7 @@
 //! name and constructor options, loaded with the case's parameters and
 //! buffers, run, and differentiated once or twice.
 
-use crate::support::{check, check_val, tensor_as, val_as, Config, Outcome, Tol, Val};
+use crate::support::{check, check_val, in_f64_and_f32, tensor_as, val_as, Config, Outcome, Tol, Val};
 use lamina::layers::{Forward, ModuleExt, StateDict};
 use lamina::prelude::*;
 use serde_json::Value;
@@ -276,14 +276,11 @@ fn inputs<E: Element>(case: &Value) -> Result<Vec<Val<E>>, String> {
 
 /// Runs a `module` case in f64, and again in f32 where the case allows it.
 pub fn run(case: &Value) -> Outcome {
-    run_as::<f64>(case, Tol::of(case))?;
-    if case["f32_ok"].as_bool() == Some(true) {
-        run_as::<f32>(case, Tol::F32).map_err(|e| format!("f32: {e}"))?;
-    }
-    Ok(())
+    in_f64_and_f32(case, run_as::<f64>, run_as::<f32>)
 }
 
-fn run_as<E: Element>(case: &Value, tol: Tol) -> Outcome {
+fn run_as<E: Element>(case: &Value) -> Outcome {
+    let tol = Tol::for_element::<E>(case);
     let layer = prepare::<E>(case)?;
     let xs = inputs::<E>(case)?;
     let y = layer.apply(&xs)?;

@@ -2,7 +2,7 @@
 //! learning-rate sequences and clipped gradients, through `lamina::optim`.
 //! Optimizer and clip cases marked `f32_ok` are run again in f32.
 
-use crate::support::{check, check_scalar, tensors, Outcome, Tol};
+use crate::support::{check, check_scalar, in_f64_and_f32, tensors, Outcome, Tol};
 use lamina::optim::{
     clip_grad_norm, clip_grad_value, optimizer_by_name, AnnealStrategy, AnyOptimizer, ChainedScheduler, ConstantLR,
     CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, CyclicLRConfig, CyclicMode, ExponentialLR, HyperValue,
@@ -11,23 +11,6 @@ use lamina::optim::{
 };
 use lamina::prelude::*;
 use serde_json::{Map, Value};
-
-/// The f32 re-run's tolerance.
-const TOL_F32: Tol = Tol { atol: 1e-4, rtol: 1e-3 };
-
-/// Compares an f32 or f64 tensor with a JSON tensor.
-fn check_any<E: Element>(what: &str, got: &Tensor<E>, want: &Value, tol: Tol) -> Outcome {
-    check(what, &got.cast::<f64>(), want, tol)
-}
-
-/// The case's tolerance in f64, or the f32 one.
-fn tol_for<E: Element>(case: &Value) -> Tol {
-    if E::DTYPE == "float64" {
-        Tol::of(case)
-    } else {
-        TOL_F32
-    }
-}
 
 /// An empty JSON object.
 fn empty() -> &'static Map<String, Value> {
@@ -97,7 +80,7 @@ pub fn build_optimizer<E: Element>(
 }
 
 fn optimizer_in<E: Element>(case: &Value) -> Outcome {
-    let tol = tol_for::<E>(case);
+    let tol = Tol::for_element::<E>(case);
     let name = case["optimizer"].as_str().ok_or("case without optimizer")?;
     let params: Vec<Tensor<E>> = tensors(&case["params"])?.iter().map(|t| t.cast::<E>().requires_grad_(true)).collect();
     let names: Vec<String> = (0..params.len()).map(|i| i.to_string()).collect();
@@ -115,24 +98,15 @@ fn optimizer_in<E: Element>(case: &Value) -> Outcome {
         opt.step();
         let want = want.as_array().ok_or("params_after entries should be lists")?;
         for (i, (p, w)) in params.iter().zip(want).enumerate() {
-            check_any(&format!("{} step {step} param {i}", E::DTYPE), p, w, tol)?;
+            check(&format!("{} step {step} param {i}", E::DTYPE), p, w, tol)?;
         }
-    }
-    Ok(())
-}
-
-/// Runs a case in f64, then again in f32 when it is marked `f32_ok`.
-fn in_both(case: &Value, in_f64: fn(&Value) -> Outcome, in_f32: fn(&Value) -> Outcome) -> Outcome {
-    in_f64(case)?;
-    if case["f32_ok"].as_bool() == Some(true) {
-        in_f32(case)?;
     }
     Ok(())
 }
 
 /// Runs an `optimizer` case.
 pub fn run_optimizer(case: &Value) -> Outcome {
-    in_both(case, optimizer_in::<f64>, optimizer_in::<f32>)
+    in_f64_and_f32(case, optimizer_in::<f64>, optimizer_in::<f32>)
 }
 
 // ------------------------------------------------------------------ schedulers
@@ -439,7 +413,7 @@ pub fn apply_clip<E: Element>(function: &str, config: &Value, params: &[Tensor<E
 }
 
 fn clip_in<E: Element>(case: &Value) -> Outcome {
-    let tol = tol_for::<E>(case);
+    let tol = Tol::for_element::<E>(case);
     let params: Vec<Tensor<E>> = tensors(&case["grads"])?
         .iter()
         .map(|g| {
@@ -456,12 +430,12 @@ fn clip_in<E: Element>(case: &Value) -> Outcome {
         params.iter().zip(case["grads_after"].as_array().ok_or("case without grads_after")?).enumerate()
     {
         let g = p.grad().ok_or("a gradient disappeared")?;
-        check_any(&format!("{} grad {i}", E::DTYPE), &g, want, tol)?;
+        check(&format!("{} grad {i}", E::DTYPE), &g, want, tol)?;
     }
     Ok(())
 }
 
 /// Runs a `clip` case.
 pub fn run_clip(case: &Value) -> Outcome {
-    in_both(case, clip_in::<f64>, clip_in::<f32>)
+    in_f64_and_f32(case, clip_in::<f64>, clip_in::<f32>)
 }

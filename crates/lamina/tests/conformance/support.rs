@@ -108,6 +108,15 @@ impl Tol {
     /// The tolerance of a float32 re-run.
     pub const F32: Tol = Tol { atol: 1e-4, rtol: 1e-3 };
 
+    /// The case's tolerance in f64, [`Tol::F32`] in f32.
+    pub fn for_element<E: Element>(case: &Value) -> Tol {
+        if E::DTYPE == "float64" {
+            Tol::of(case)
+        } else {
+            Tol::F32
+        }
+    }
+
     /// Whether `got` matches `want`.
     pub fn close(&self, got: f64, want: f64) -> bool {
         got == want || (got - want).abs() <= self.atol + self.rtol * want.abs()
@@ -258,4 +267,13 @@ impl<'a> Config<'a> {
             Err(format!("{module}: unknown options {unknown:?}"))
         }
     }
+}
+
+/// Runs a case in f64, and again in f32 where it is marked `f32_ok`.
+pub fn in_f64_and_f32(case: &Value, in_f64: fn(&Value) -> Outcome, in_f32: fn(&Value) -> Outcome) -> Outcome {
+    in_f64(case)?;
+    if case["f32_ok"].as_bool() == Some(true) {
+        in_f32(case).map_err(|e| format!("f32: {e}"))?;
+    }
+    Ok(())
 }

@@ -5,21 +5,18 @@
 use crate::function::call;
 use crate::module::prepare;
 use crate::optim::{apply_clip, build_optimizer, build_scheduler, Sched};
-use crate::support::{check, check_scalar, val_as, Outcome, Tol, Val};
+use crate::support::{check, check_scalar, in_f64_and_f32, val_as, Outcome, Tol, Val};
 use lamina::layers::ModuleExt;
 use lamina::prelude::*;
 use serde_json::Value;
 
 /// Runs a `training` case in f64, and again in f32 where the case allows it.
 pub fn run(case: &Value) -> Outcome {
-    run_as::<f64>(case, Tol::of(case))?;
-    if case["f32_ok"].as_bool() == Some(true) {
-        run_as::<f32>(case, Tol::F32).map_err(|e| format!("f32: {e}"))?;
-    }
-    Ok(())
+    in_f64_and_f32(case, run_as::<f64>, run_as::<f32>)
 }
 
-fn run_as<E: Element>(case: &Value, tol: Tol) -> Outcome {
+fn run_as<E: Element>(case: &Value) -> Outcome {
+    let tol = Tol::for_element::<E>(case);
     let mut model_case = case["model"].clone();
     model_case["mode"] = case["mode"].clone();
     let model = prepare::<E>(&model_case)?;
