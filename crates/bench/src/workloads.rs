@@ -1,5 +1,8 @@
 //! The workloads, exactly as BENCHMARKS.md defines them.
 
+use lamina::core::{cross_entropy, CrossEntropyOptions, IndexTensor, MaxPool2dOptions};
+use lamina::layers::{Conv2d, ConvConfig, Flatten, Forward, Linear, MaxPool2d, ModuleExt, Padding, ReLU, Sequential};
+use lamina::optim::{Adam, Optimizer, Rule, Sgd};
 use lamina::prelude::*;
 
 /// A named workload: `setup` builds its data and returns one step.
@@ -10,7 +13,60 @@ pub struct Workload {
 
 /// Every workload, in BENCHMARKS.md's order.
 pub fn all() -> Vec<Workload> {
-    vec![Workload { name: "overhead", setup: overhead }, Workload { name: "matmul", setup: matmul }]
+    vec![
+        Workload { name: "mlp", setup: mlp },
+        Workload { name: "cnn", setup: cnn },
+        Workload { name: "overhead", setup: overhead },
+        Workload { name: "matmul", setup: matmul },
+    ]
+}
+
+/// Random class targets in `0..10`.
+fn classes(n: usize) -> IndexTensor {
+    let v = Tensor::<f32>::rand(&[n]).to_vec().into_iter().map(|u| (u * 10.0) as i64).collect();
+    IndexTensor::from_vec(v, &[n])
+}
+
+/// One training step of `model` on `(x, y)`: forward, cross-entropy, backward, update.
+fn train_step<R: Rule + Send + 'static>(model: Sequential, x: Tensor, y: IndexTensor, rule: R) -> Box<dyn FnMut()> {
+    let mut opt = Optimizer::new(model.named_parameters(), rule);
+    Box::new(move || {
+        opt.zero_grad();
+        cross_entropy(&model.forward(&x), &y, &CrossEntropyOptions::default()).backward();
+        opt.step();
+    })
+}
+
+/// Linear 784-512-512-10 with ReLU; SGD with momentum.
+fn mlp() -> Box<dyn FnMut()> {
+    manual_seed(0);
+    let model = Sequential::new()
+        .append(Linear::new(784, 512, true))
+        .append(ReLU::new())
+        .append(Linear::new(512, 512, true))
+        .append(ReLU::new())
+        .append(Linear::new(512, 10, true));
+    train_step(model, Tensor::randn(&[128, 784]), classes(128), Sgd { lr: 0.01, momentum: 0.9, ..Sgd::default() })
+}
+
+/// Two conv3x3 + ReLU + max-pool stages, then Linear 3136-128-10; Adam.
+fn cnn() -> Box<dyn FnMut()> {
+    manual_seed(0);
+    let conv =
+        |i, o| Conv2d::with_config(ConvConfig { padding: Padding::Explicit([1, 1]), ..ConvConfig::new(i, o, [3, 3]) });
+    let pool = || MaxPool2d::with_options(MaxPool2dOptions::new([2, 2]));
+    let model = Sequential::new()
+        .append(conv(1, 32))
+        .append(ReLU::new())
+        .append(pool())
+        .append(conv(32, 64))
+        .append(ReLU::new())
+        .append(pool())
+        .append(Flatten::default())
+        .append(Linear::new(3136, 128, true))
+        .append(ReLU::new())
+        .append(Linear::new(128, 10, true));
+    train_step(model, Tensor::randn(&[64, 1, 28, 28]), classes(64), Adam { lr: 1e-3, ..Adam::default() })
 }
 
 /// 2500 tiny ops and their backward: the cost of the tape itself.
