@@ -5,8 +5,8 @@
 use lamina_core::testing::{shape, tensor_away_from_zero};
 use lamina_core::Tensor;
 use lamina_layers::{
-    gradcheck_module, Forward, Hardtanh, LeakyReLU, LogSoftmax, Mish, Module, ModuleExt, PReLU, Part, ReLU, SiLU, Sigmoid, Softmax,
-    Softplus, Tanh, ELU, GELU, SELU,
+    gradcheck_module, Forward, Hardtanh, LeakyReLU, LogSoftmax, Mish, Module, ModuleExt, PReLU, Part, ReLU, SiLU,
+    Sigmoid, Softmax, Softplus, Tanh, ELU, GELU, SELU,
 };
 use proptest::prelude::*;
 

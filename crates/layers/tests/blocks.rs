@@ -70,7 +70,12 @@ fn dense_block_names_its_layers_from_one_and_grows_the_channels() {
     let n = names(&block);
     let layer = |i: usize| {
         let p = format!("denselayer{i}");
-        concat(&[bn(&format!("{p}.norm1")), one(&format!("{p}.conv1.weight")), bn(&format!("{p}.norm2")), one(&format!("{p}.conv2.weight"))])
+        concat(&[
+            bn(&format!("{p}.norm1")),
+            one(&format!("{p}.conv1.weight")),
+            bn(&format!("{p}.norm2")),
+            one(&format!("{p}.conv2.weight")),
+        ])
     };
     assert_eq!(n, concat(&[layer(1), layer(2)]));
     assert!(n.contains(&"denselayer2.norm1.weight".to_owned()));

@@ -44,10 +44,19 @@ fn each_padding_mode_fills_the_border_as_pytorch() {
 #[test]
 fn same_padding_puts_the_odd_extra_at_the_end_and_valid_pads_nothing() {
     // Kernel 2: one padding element in all, after the input: [1 2 3 4] 0.
-    assert_eq!(conv1d(&[1.0, 10.0], Padding::Same, PaddingMode::Zeros, &[1.0, 2.0, 3.0, 4.0]), vec![21.0, 32.0, 43.0, 4.0]);
+    assert_eq!(
+        conv1d(&[1.0, 10.0], Padding::Same, PaddingMode::Zeros, &[1.0, 2.0, 3.0, 4.0]),
+        vec![21.0, 32.0, 43.0, 4.0]
+    );
     // Reflect: [1 2 3 4] 3.
-    assert_eq!(conv1d(&[1.0, 10.0], Padding::Same, PaddingMode::Reflect, &[1.0, 2.0, 3.0, 4.0]), vec![21.0, 32.0, 43.0, 34.0]);
-    assert_eq!(conv1d(&[1.0, 10.0], Padding::Valid, PaddingMode::Reflect, &[1.0, 2.0, 3.0, 4.0]), vec![21.0, 32.0, 43.0]);
+    assert_eq!(
+        conv1d(&[1.0, 10.0], Padding::Same, PaddingMode::Reflect, &[1.0, 2.0, 3.0, 4.0]),
+        vec![21.0, 32.0, 43.0, 34.0]
+    );
+    assert_eq!(
+        conv1d(&[1.0, 10.0], Padding::Valid, PaddingMode::Reflect, &[1.0, 2.0, 3.0, 4.0]),
+        vec![21.0, 32.0, 43.0]
+    );
 }
 
 #[test]
@@ -93,9 +102,13 @@ fn conv_transpose_scatters_each_input_through_the_kernel() {
 #[test]
 fn parameters_have_pytorchs_shapes_and_names() {
     let c = Conv2d::<f64>::with_config(ConvConfig { groups: 2, ..ConvConfig::new(4, 6, [3, 2]) });
-    let names: Vec<(String, Vec<usize>)> = c.named_parameters().into_iter().map(|(n, p)| (n, p.shape().to_vec())).collect();
+    let names: Vec<(String, Vec<usize>)> =
+        c.named_parameters().into_iter().map(|(n, p)| (n, p.shape().to_vec())).collect();
     assert_eq!(names, vec![("weight".to_owned(), vec![6, 2, 3, 2]), ("bias".to_owned(), vec![6])]);
-    let ct = ConvTranspose2d::<f64>::with_config(ConvTransposeConfig { groups: 2, ..ConvTransposeConfig::new(4, 6, [3, 2]) });
+    let ct = ConvTranspose2d::<f64>::with_config(ConvTransposeConfig {
+        groups: 2,
+        ..ConvTransposeConfig::new(4, 6, [3, 2])
+    });
     assert_eq!(ct.weight.shape(), &[4, 3, 3, 2]);
     assert!(c.to_string().starts_with("Conv2d(4, 6, kernel_size=[3, 2], stride=[1, 1]"), "{c}");
 }

@@ -85,7 +85,10 @@ fn channel_dropout_zeroes_whole_channels() {
         let mut dropped = 0;
         for channel in y.chunks(6) {
             let kept = 1.0 / (1.0 - p);
-            assert!(channel.iter().all(|&v| v == 0.0) || channel.iter().all(|&v| (v - kept).abs() < 1e-12), "{channel:?}");
+            assert!(
+                channel.iter().all(|&v| v == 0.0) || channel.iter().all(|&v| (v - kept).abs() < 1e-12),
+                "{channel:?}"
+            );
             dropped += usize::from(channel[0] == 0.0);
         }
         // 2000 channels: standard deviation 0.011 of the fraction dropped.

@@ -4,7 +4,9 @@
 
 use lamina_core::testing::{shape, tensor};
 use lamina_core::{gradcheck, Tensor};
-use lamina_layers::{gradcheck_module, Bilinear, Flatten, Forward, Linear, Module, ModuleExt, Part, Sequential, Unflatten};
+use lamina_layers::{
+    gradcheck_module, Bilinear, Flatten, Forward, Linear, Module, ModuleExt, Part, Sequential, Unflatten,
+};
 use proptest::prelude::*;
 
 fn t(data: &[f64], shape: &[usize]) -> Tensor<f64> {

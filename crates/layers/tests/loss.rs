@@ -49,7 +49,10 @@ fn smooth_l1_and_huber_switch_from_quadratic_to_linear_at_the_threshold() {
 #[test]
 fn binary_cross_entropy_clamps_its_logs_at_minus_100() {
     let ln2 = 2f64.ln();
-    assert_close(&binary_cross_entropy(&t(&[0.5, 0.25]), &t(&[1.0, 0.0]), None, Reduction::None), &[ln2, -(0.75f64.ln())]);
+    assert_close(
+        &binary_cross_entropy(&t(&[0.5, 0.25]), &t(&[1.0, 0.0]), None, Reduction::None),
+        &[ln2, -(0.75f64.ln())],
+    );
     // log 0 = -inf is clamped: a confident wrong answer costs 100, not inf.
     assert_close(&binary_cross_entropy(&t(&[0.0, 1.0]), &t(&[1.0, 0.0]), None, Reduction::None), &[100.0, 100.0]);
     let w = t(&[2.0, 3.0]);

@@ -30,7 +30,10 @@ fn output_variances(net: &Sequential<f64>, batch: &Tensor<f64>) -> Vec<(String, 
 
 fn check(net: &Sequential<f64>, batch: &Tensor<f64>, layers: usize) {
     let before = output_variances(net, batch);
-    assert!(before.iter().any(|(_, v)| (v - 1.0).abs() > 0.1), "PyTorch's default init is not already unit variance: {before:?}");
+    assert!(
+        before.iter().any(|(_, v)| (v - 1.0).abs() > 0.1),
+        "PyTorch's default init is not already unit variance: {before:?}"
+    );
     let config = LsuvConfig { tol: 0.05, max_iters: 20 };
     let report = lsuv_init(net, batch, config).unwrap();
     assert_eq!(report.layers.len(), layers);
