@@ -91,7 +91,8 @@ fn alpha_dropout<E: Element>(x: &Tensor<E>, p: f64, training: bool) -> Tensor<E>
         return x.clone();
     }
     if p == 1.0 {
-        return x.zeros_like();
+        // Zeros still connected to `x` (zero gradient), as PyTorch's `input * 0`.
+        return x.mul_scalar(E::zero());
     }
     let alpha = 1.758_099_340_847_376_6;
     let a = 1.0 / ((alpha * alpha * p + 1.0) * (1.0 - p)).sqrt();

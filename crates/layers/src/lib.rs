@@ -57,6 +57,7 @@ mod forward;
 mod gradcheck;
 mod linear;
 pub mod loss;
+mod lsuv;
 mod module;
 mod norm;
 mod pool;
@@ -79,6 +80,7 @@ pub use embedding::Embedding;
 pub use forward::{register_forward_hook, Forward, HookHandle, Residual, Sequential};
 pub use gradcheck::{gradcheck_module, ModuleGradcheckFailure};
 pub use linear::{Bilinear, Flatten, Identity, Linear, Unflatten};
+pub use lsuv::{lsuv_init, LsuvConfig, LsuvInitReport, LsuvLayer, LsuvReport};
 pub use module::{render, Buffer, Module, ModuleExt, Part, TrainingFlag, Visit};
 pub use norm::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, RMSNorm, RMSNormConfig};
 pub use pool::{
