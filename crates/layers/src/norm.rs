@@ -40,12 +40,11 @@ pub(crate) fn fail(layer: &str, what: String, at: &Location<'_>) -> ! {
 }
 
 /// `(x - mean) / sqrt(var + eps)` with the mean and biased variance over
-/// `dims` (kept), and those two statistics.
+/// `dims` (kept), and those two statistics (from core's one-pass-per-row,
+/// f64-accumulated [`Tensor::moments`]).
 pub(crate) fn standardize<E: Element>(x: &Tensor<E>, dims: &[isize], eps: f64) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
-    let mean = x.mean_dims(dims, true);
-    let centred = x - &mean;
-    let var = centred.square().mean_dims(dims, true);
-    let y = &centred * &var.add_scalar(E::of(eps)).pow_scalar(E::of(-0.5));
+    let (mean, var) = x.moments(dims, 0, true);
+    let y = (x - &mean) * &var.add_scalar(E::of(eps)).pow_scalar(E::of(-0.5));
     (y, mean, var)
 }
 
