@@ -76,7 +76,7 @@ impl<E: Element> Tensor<E> {
         let detached: Vec<Tensor<E>> = inputs.iter().map(|t| t.detach()).collect();
         let out = no_grad(|| op.forward(&detached));
         // A fresh handle: the op may have returned one of its inputs or a view.
-        let out = Tensor::from_parts(out.inner.storage.clone(), out.inner.layout.clone());
+        let out = out.detach();
         let saved_out = out.detach();
         let attached: Vec<Tensor<E>> = inputs.iter().map(|&t| t.clone()).collect();
         let (name, n, loc) = (op.name(), inputs.len(), Location::caller());

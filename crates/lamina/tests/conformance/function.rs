@@ -92,15 +92,11 @@ pub fn call<E: Element>(name: &str, inputs: &[Val<E>], config: &Value, kwargs: &
             x()?.pad(&pads, mode)
         }
         "unfold" => {
-            let pair = |k: &str, d: usize| -> Result<[usize; 2], String> {
-                let v = c.ints_or(k, 2, d)?;
-                Ok([v[0], v[v.len() - 1]])
-            };
             let opts = Fold2dOptions {
-                kernel_size: pair("kernel_size", 1)?,
-                dilation: pair("dilation", 1)?,
-                padding: pair("padding", 0)?,
-                stride: pair("stride", 1)?,
+                kernel_size: c.pair("kernel_size", 1)?,
+                dilation: c.pair("dilation", 1)?,
+                padding: c.pair("padding", 0)?,
+                stride: c.pair("stride", 1)?,
             };
             x()?.unfold2d(&opts)
         }

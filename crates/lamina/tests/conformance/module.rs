@@ -57,7 +57,7 @@ pub fn build<E: Element>(name: &str, config: &Value) -> Result<Box<dyn Forward<E
             }))
         }
         "MaxPool2d" => {
-            let pair = |k: &str, d| two(&c, k, d);
+            let pair = |k: &str, d| c.pair(k, d);
             Box::new(MaxPool2d::with_options(lamina::core::MaxPool2dOptions {
                 kernel_size: pair("kernel_size", 1)?,
                 stride: c.has("stride").then(|| pair("stride", 1)).transpose()?,
@@ -67,7 +67,7 @@ pub fn build<E: Element>(name: &str, config: &Value) -> Result<Box<dyn Forward<E
             }))
         }
         "AvgPool2d" => {
-            let pair = |k: &str, d| two(&c, k, d);
+            let pair = |k: &str, d| c.pair(k, d);
             Box::new(AvgPool2d::with_options(lamina::core::AvgPool2dOptions {
                 kernel_size: pair("kernel_size", 1)?,
                 stride: c.has("stride").then(|| pair("stride", 1)).transpose()?,
@@ -77,8 +77,8 @@ pub fn build<E: Element>(name: &str, config: &Value) -> Result<Box<dyn Forward<E
                 divisor_override: c.has("divisor_override").then(|| c.usize("divisor_override")).transpose()?,
             }))
         }
-        "AdaptiveAvgPool2d" => Box::new(AdaptiveAvgPool2d::with_options(two(&c, "output_size", 1)?)),
-        "AdaptiveMaxPool2d" => Box::new(AdaptiveMaxPool2d::with_options(two(&c, "output_size", 1)?)),
+        "AdaptiveAvgPool2d" => Box::new(AdaptiveAvgPool2d::with_options(c.pair("output_size", 1)?)),
+        "AdaptiveMaxPool2d" => Box::new(AdaptiveMaxPool2d::with_options(c.pair("output_size", 1)?)),
         "BatchNorm1d" | "BatchNorm2d" | "BatchNorm3d" => {
             let n = c.usize("num_features")?;
             let config = BatchNormConfig {
@@ -142,12 +142,6 @@ pub fn build<E: Element>(name: &str, config: &Value) -> Result<Box<dyn Forward<E
     };
     c.finish(name)?;
     Ok(layer)
-}
-
-/// An int-or-pair option as a pair.
-fn two(c: &Config<'_>, key: &str, default: usize) -> Result<[usize; 2], String> {
-    let v = c.ints_or(key, 2, default)?;
-    Ok([v[0], v[v.len() - 1]])
 }
 
 /// An int-or-tuple option as `D` values.

@@ -236,6 +236,12 @@ impl<'a> Config<'a> {
         }
     }
 
+    /// An int-or-pair option as a pair (an int, or a one-element list, is repeated).
+    pub fn pair(&self, key: &str, default: usize) -> Result<[usize; 2], String> {
+        let v = self.ints_or(key, 2, default)?;
+        Ok([v[0], v[v.len() - 1]])
+    }
+
     /// A signed integer option (a dimension).
     pub fn isize(&self, key: &str) -> Result<isize, String> {
         self.get(key).and_then(Value::as_i64).map(|v| v as isize).ok_or_else(|| format!("config needs integer `{key}`"))
