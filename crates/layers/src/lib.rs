@@ -48,6 +48,7 @@ macro_rules! stateless {
 }
 
 mod activation;
+mod attention;
 mod batchnorm;
 mod blocks;
 mod conv;
@@ -62,8 +63,13 @@ mod module;
 mod norm;
 mod pool;
 mod state;
+mod transformer;
 
 pub use activation::*;
+pub use attention::{
+    causal_mask, causal_mask_bool, scaled_dot_product_attention, AttnMask, MultiheadAttention,
+    MultiheadAttentionConfig, MultiheadAttentionOptions, SdpaOptions,
+};
 pub use batchnorm::{
     BatchNorm1d, BatchNorm2d, BatchNorm3d, BatchNormConfig, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,
     InstanceNormConfig,
@@ -88,6 +94,11 @@ pub use pool::{
     GlobalMaxPool, MaxPool1d, MaxPool2d,
 };
 pub use state::{StateDict, StateDictError};
+pub use transformer::{
+    DecoderOptions, EncoderOptions, LearnedPositionalEmbedding, SinusoidalPositionalEncoding, Transformer,
+    TransformerActivation, TransformerConfig, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer, TransformerLayerConfig, TransformerOptions,
+};
 
 #[doc(hidden)]
 pub use lamina_core::Element as __Element;
