@@ -1,9 +1,9 @@
 //! `function` cases: a `torch` / `torch.nn.functional` call on the inputs,
 //! optionally followed by `then` steps; outputs and input gradients compared.
 
-use crate::support::{check, check_val, in_f64_and_f32, tensor_as, val_as, Config, Outcome, Tol, Val};
+use crate::support::{attn_mask, check, check_val, in_f64_and_f32, tensor_as, val_as, Config, Outcome, Tol, Val};
 use lamina::core::{ClassTarget, CrossEntropyOptions, Fold2dOptions, NllLossOptions, PadMode, Reduction};
-use lamina::layers::loss;
+use lamina::layers::{loss, scaled_dot_product_attention, SdpaOptions};
 use lamina::prelude::*;
 use serde_json::Value;
 
@@ -145,6 +145,17 @@ pub fn call<E: Element>(name: &str, inputs: &[Val<E>], config: &Value, kwargs: &
                 other => return Err(format!("unknown reduction `{other}`")),
             };
             loss::kl_div(x()?, y()?, r, c.bool_or("log_target", false)?)
+        }
+        "scaled_dot_product_attention" => {
+            let mask = kwargs.get("attn_mask").filter(|v| !v.is_null()).map(val_as::<E>).transpose()?;
+            let opts = SdpaOptions {
+                attn_mask: mask.map(|m| attn_mask("attn_mask", m)).transpose()?,
+                dropout_p: c.f64_or("dropout_p", 0.0)?,
+                is_causal: c.bool_or("is_causal", false)?,
+                scale: c.value("scale").and_then(Value::as_f64),
+                enable_gqa: c.bool_or("enable_gqa", false)?,
+            };
+            scaled_dot_product_attention(x()?, y()?, float(inputs, 2)?, &opts)
         }
         other => return Err(format!("unknown function `{other}`")),
     };

@@ -9,6 +9,7 @@
 use crate::support::{check_scalar, Outcome, Tol};
 use lamina::core::{manual_seed, Element, Generator, Tensor};
 use lamina::init::{calculate_fan_in_and_fan_out, calculate_gain, default, FanMode, Nonlinearity, Scheme};
+use lamina::layers::ModuleExt;
 use serde_json::Value;
 
 /// Tolerances for values of the f32 re-run (CONFORMANCE.md: about 1e-4/1e-3).
@@ -375,19 +376,32 @@ fn default_case<E: Element>(case: &Value, tol: Tol) -> Outcome {
             default::prelu(params.need("weight")?, number(config, "init", default::PRELU_INIT)?);
         }
         "MultiheadAttention" => {
-            let names = ["in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias"];
-            let more = ["out_proj.weight", "out_proj.bias", "bias_k", "bias_v"];
-            params.only(module, |n| names.contains(&n) || more.contains(&n))?;
-            let in_proj: Vec<&Tensor<E>> = names[..4].iter().filter_map(|n| params.get(n)).collect();
-            default::multihead_attention(
-                &in_proj,
-                params.get("in_proj_bias"),
-                params.need("out_proj.weight")?,
-                params.get("out_proj.bias"),
-            )
-            .map_err(err)?;
-            if let (Some(k), Some(v)) = (params.get("bias_k"), params.get("bias_v")) {
-                default::attention_bias_kv(k, v).map_err(err)?;
+            // The layer's own constructor, its parameters copied out by name.
+            let num = |key: &str| config[key].as_u64().map(|v| v as usize);
+            let mha = lamina::layers::MultiheadAttention::<E>::with_config(
+                num("embed_dim").ok_or("config needs `embed_dim`")?,
+                num("num_heads").ok_or("config needs `num_heads`")?,
+                lamina::layers::MultiheadAttentionConfig {
+                    dropout: number(config, "dropout", 0.0)?,
+                    bias: config["bias"].as_bool().unwrap_or(true),
+                    add_bias_kv: config["add_bias_kv"].as_bool().unwrap_or(false),
+                    add_zero_attn: config["add_zero_attn"].as_bool().unwrap_or(false),
+                    kdim: num("kdim"),
+                    vdim: num("vdim"),
+                    batch_first: config["batch_first"].as_bool().unwrap_or(false),
+                },
+            );
+            let mine = mha.named_parameters();
+            if mine.len() != params.0.len() {
+                let names: Vec<&String> = mine.iter().map(|(n, _)| n).collect();
+                return Err(format!("MultiheadAttention has parameters {names:?}"));
+            }
+            for (name, t) in &mine {
+                let want = params.need(name)?;
+                if want.shape() != t.shape() {
+                    return Err(format!("{name}: shape {:?}, want {:?}", t.shape(), want.shape()));
+                }
+                want.assign(t);
             }
         }
         _ => {

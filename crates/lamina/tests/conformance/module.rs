@@ -2,8 +2,13 @@
 //! name and constructor options, loaded with the case's parameters and
 //! buffers, run, and differentiated once or twice.
 
-use crate::support::{check, check_val, in_f64_and_f32, tensor_as, val_as, Config, Outcome, Tol, Val};
-use lamina::layers::{Forward, ModuleExt, StateDict};
+use crate::support::{attn_mask, check, check_val, in_f64_and_f32, tensor_as, val_as, Config, Outcome, Tol, Val};
+use lamina::layers::{
+    AttnMask, DecoderOptions, EncoderOptions, Forward, LayerNorm, LayerNormConfig, ModuleExt, MultiheadAttention,
+    MultiheadAttentionConfig, MultiheadAttentionOptions, StateDict, Transformer, TransformerActivation,
+    TransformerConfig, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+    TransformerLayerConfig, TransformerOptions,
+};
 use lamina::prelude::*;
 use serde_json::Value;
 
@@ -206,27 +211,306 @@ fn state<E: Element>(case: &Value) -> Result<StateDict<E>, String> {
     Ok(sd)
 }
 
-/// A layer as a case runs it: on the case's inputs (float tensors, or ids).
+/// A forward call's arguments: the case's positional `inputs` bound to
+/// PyTorch's parameter names, then its `forward_kwargs`. Every keyword must be
+/// read (see [`Args::finish`]); keyword tensors are constants.
+pub struct Args<'a, E: Element> {
+    positional: Vec<(&'static str, Val<E>)>,
+    kwargs: Config<'a>,
+}
+
+impl<'a, E: Element> Args<'a, E> {
+    /// Binds `inputs` (`None` for an omitted one) to `signature` in order.
+    pub fn bind(signature: &[&'static str], inputs: &[Option<Val<E>>], kwargs: &'a Value) -> Result<Self, String> {
+        if inputs.len() > signature.len() {
+            return Err(format!("{} inputs for forward({})", inputs.len(), signature.join(", ")));
+        }
+        let positional = signature.iter().zip(inputs).filter_map(|(n, v)| v.clone().map(|v| (*n, v))).collect();
+        Ok(Args { positional, kwargs: Config::new(kwargs) })
+    }
+
+    /// The argument `name`, positional or keyword, if given.
+    pub fn val(&self, name: &str) -> Result<Option<Val<E>>, String> {
+        match self.positional.iter().find(|(n, _)| *n == name) {
+            Some((_, v)) => Ok(Some(v.clone())),
+            None => self.kwargs.value(name).map(val_as::<E>).transpose(),
+        }
+    }
+
+    /// The float tensor `name`, required.
+    pub fn float(&self, name: &str) -> Result<Tensor<E>, String> {
+        self.val(name)?.ok_or_else(|| format!("forward needs `{name}`"))?.float().cloned()
+    }
+
+    /// The mask `name` (boolean or float), if given.
+    pub fn mask(&self, name: &str) -> Result<Option<AttnMask<E>>, String> {
+        self.val(name)?.map(|v| attn_mask(name, v)).transpose()
+    }
+
+    /// The keyword flag `name` (`null` is the default).
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, String> {
+        self.kwargs.bool_or(name, default)
+    }
+
+    /// Errors on a keyword argument that was never read.
+    pub fn finish(&self) -> Outcome {
+        self.kwargs.finish("forward")
+    }
+}
+
+/// A layer as a case runs it: from its arguments to every output it returns.
 pub trait CaseLayer<E: Element>: lamina::layers::Module<E> {
-    fn apply(&self, inputs: &[Val<E>]) -> Result<Tensor<E>, String>;
+    /// PyTorch's names of the forward's parameters, in positional order.
+    fn signature(&self) -> &'static [&'static str] {
+        &["input"]
+    }
+
+    /// The outputs, flattened in PyTorch's order (`None` ones dropped).
+    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String>;
+
+    /// The first output for positional inputs only.
+    fn apply(&self, inputs: &[Val<E>]) -> Result<Tensor<E>, String> {
+        let inputs: Vec<Option<Val<E>>> = inputs.iter().cloned().map(Some).collect();
+        let args = Args::bind(self.signature(), &inputs, &Value::Null)?;
+        self.call(&args)?.into_iter().next().ok_or_else(|| "no output".into())
+    }
 }
 
 impl<E: Element> CaseLayer<E> for Box<dyn Forward<E>> {
-    fn apply(&self, inputs: &[Val<E>]) -> Result<Tensor<E>, String> {
-        Ok(self.forward(inputs.first().ok_or("no input")?.float()?))
+    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
+        Ok(vec![self.forward(&args.float("input")?)])
     }
 }
 
 impl<E: Element> CaseLayer<E> for lamina::layers::Embedding<E> {
-    fn apply(&self, inputs: &[Val<E>]) -> Result<Tensor<E>, String> {
-        Ok(self.forward_ids(inputs.first().ok_or("no input")?.index()?))
+    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
+        Ok(vec![self.forward_ids(args.val("input")?.ok_or("no input")?.index()?)])
     }
+}
+
+impl<E: Element> CaseLayer<E> for MultiheadAttention<E> {
+    fn signature(&self) -> &'static [&'static str] {
+        &["query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights", "is_causal"]
+    }
+    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
+        let opts = MultiheadAttentionOptions {
+            key_padding_mask: args.mask("key_padding_mask")?,
+            need_weights: args.flag("need_weights", true)?,
+            attn_mask: args.mask("attn_mask")?,
+            average_attn_weights: args.flag("average_attn_weights", true)?,
+            is_causal: args.flag("is_causal", false)?,
+        };
+        let (y, w) = self.forward_qkv(&args.float("query")?, &args.float("key")?, &args.float("value")?, &opts);
+        Ok([Some(y), w].into_iter().flatten().collect())
+    }
+}
+
+/// The encoder masks of a forward whose parameters are named `mask_name`,
+/// `padding_name` and `causal_name`.
+fn encoder_options<E: Element>(
+    args: &Args<'_, E>,
+    [mask_name, padding_name, causal_name]: [&str; 3],
+) -> Result<EncoderOptions<E>, String> {
+    Ok(EncoderOptions {
+        src_mask: args.mask(mask_name)?,
+        src_key_padding_mask: args.mask(padding_name)?,
+        is_causal: args.flag(causal_name, false)?,
+    })
+}
+
+fn decoder_options<E: Element>(args: &Args<'_, E>) -> Result<DecoderOptions<E>, String> {
+    Ok(DecoderOptions {
+        tgt_mask: args.mask("tgt_mask")?,
+        memory_mask: args.mask("memory_mask")?,
+        tgt_key_padding_mask: args.mask("tgt_key_padding_mask")?,
+        memory_key_padding_mask: args.mask("memory_key_padding_mask")?,
+        tgt_is_causal: args.flag("tgt_is_causal", false)?,
+        memory_is_causal: args.flag("memory_is_causal", false)?,
+    })
+}
+
+const DECODER_SIGNATURE: &[&str] = &[
+    "tgt",
+    "memory",
+    "tgt_mask",
+    "memory_mask",
+    "tgt_key_padding_mask",
+    "memory_key_padding_mask",
+    "tgt_is_causal",
+    "memory_is_causal",
+];
+
+impl<E: Element> CaseLayer<E> for TransformerEncoderLayer<E> {
+    fn signature(&self) -> &'static [&'static str] {
+        &["src", "src_mask", "src_key_padding_mask", "is_causal"]
+    }
+    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
+        let opts = encoder_options(args, ["src_mask", "src_key_padding_mask", "is_causal"])?;
+        Ok(vec![self.forward_with(&args.float("src")?, &opts)])
+    }
+}
+
+impl<E: Element> CaseLayer<E> for TransformerEncoder<E> {
+    fn signature(&self) -> &'static [&'static str] {
+        &["src", "mask", "src_key_padding_mask", "is_causal"]
+    }
+    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
+        let opts = encoder_options(args, ["mask", "src_key_padding_mask", "is_causal"])?;
+        Ok(vec![self.forward_with(&args.float("src")?, &opts)])
+    }
+}
+
+impl<E: Element> CaseLayer<E> for TransformerDecoderLayer<E> {
+    fn signature(&self) -> &'static [&'static str] {
+        DECODER_SIGNATURE
+    }
+    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
+        Ok(vec![self.forward_with(&args.float("tgt")?, &args.float("memory")?, &decoder_options(args)?)])
+    }
+}
+
+impl<E: Element> CaseLayer<E> for TransformerDecoder<E> {
+    fn signature(&self) -> &'static [&'static str] {
+        DECODER_SIGNATURE
+    }
+    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
+        Ok(vec![self.forward_with(&args.float("tgt")?, &args.float("memory")?, &decoder_options(args)?)])
+    }
+}
+
+impl<E: Element> CaseLayer<E> for Transformer<E> {
+    fn signature(&self) -> &'static [&'static str] {
+        &[
+            "src",
+            "tgt",
+            "src_mask",
+            "tgt_mask",
+            "memory_mask",
+            "src_key_padding_mask",
+            "tgt_key_padding_mask",
+            "memory_key_padding_mask",
+            "src_is_causal",
+            "tgt_is_causal",
+            "memory_is_causal",
+        ]
+    }
+    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
+        let opts = TransformerOptions {
+            encoder: encoder_options(args, ["src_mask", "src_key_padding_mask", "src_is_causal"])?,
+            decoder: decoder_options(args)?,
+        };
+        Ok(vec![self.forward_with(&args.float("src")?, &args.float("tgt")?, &opts)])
+    }
+}
+
+/// The options shared by the transformer layers (and `nn.Transformer`).
+fn transformer_layer_config(c: &Config<'_>) -> Result<TransformerLayerConfig, String> {
+    let d = TransformerLayerConfig::default();
+    Ok(TransformerLayerConfig {
+        dim_feedforward: c.usize_or("dim_feedforward", d.dim_feedforward)?,
+        dropout: c.f64_or("dropout", d.dropout)?,
+        activation: match c.str_or("activation", "relu")? {
+            "relu" => TransformerActivation::Relu,
+            "gelu" => TransformerActivation::Gelu,
+            other => return Err(format!("unknown activation `{other}`")),
+        },
+        layer_norm_eps: c.f64_or("layer_norm_eps", d.layer_norm_eps)?,
+        batch_first: c.bool_or("batch_first", d.batch_first)?,
+        norm_first: c.bool_or("norm_first", d.norm_first)?,
+        bias: c.bool_or("bias", d.bias)?,
+    })
+}
+
+/// A nested `{"module", "config"}` that must name `want`; its config.
+fn nested<'a>(c: &Config<'a>, key: &str, want: &str) -> Result<Option<&'a Value>, String> {
+    match c.value(key) {
+        None => Ok(None),
+        Some(v) if v["module"].as_str() == Some(want) => Ok(Some(&v["config"])),
+        Some(v) => Err(format!("`{key}` must be a {want}, got {}", v["module"])),
+    }
+}
+
+/// A stack's final norm from `config.norm`, if any.
+fn final_norm<E: Element>(c: &Config<'_>) -> Result<Option<LayerNorm<E>>, String> {
+    let Some(config) = nested(c, "norm", "LayerNorm")? else { return Ok(None) };
+    let n = Config::new(config);
+    let norm = LayerNorm::with_config(
+        &n.ints_or("normalized_shape", 1, 0)?,
+        LayerNormConfig {
+            eps: n.f64_or("eps", 1e-5)?,
+            elementwise_affine: n.bool_or("elementwise_affine", true)?,
+            bias: n.bool_or("bias", true)?,
+        },
+    );
+    n.finish("LayerNorm")?;
+    Ok(Some(norm))
+}
+
+/// Builds the attention and transformer modules, or `None` for another name.
+fn build_attention<E: Element>(name: &str, c: &Config<'_>) -> Result<Option<Box<dyn CaseLayer<E>>>, String> {
+    let layer = |key: &str, module: &str| -> Result<(usize, usize, TransformerLayerConfig), String> {
+        let config = nested(c, key, module)?.ok_or_else(|| format!("{name} needs `{key}`"))?;
+        let lc = Config::new(config);
+        let out = (lc.usize("d_model")?, lc.usize("nhead")?, transformer_layer_config(&lc)?);
+        lc.finish(module)?;
+        Ok(out)
+    };
+    Ok(Some(match name {
+        "MultiheadAttention" => {
+            let config = MultiheadAttentionConfig {
+                dropout: c.f64_or("dropout", 0.0)?,
+                bias: c.bool_or("bias", true)?,
+                add_bias_kv: c.bool_or("add_bias_kv", false)?,
+                add_zero_attn: c.bool_or("add_zero_attn", false)?,
+                kdim: c.has("kdim").then(|| c.usize("kdim")).transpose()?,
+                vdim: c.has("vdim").then(|| c.usize("vdim")).transpose()?,
+                batch_first: c.bool_or("batch_first", false)?,
+            };
+            Box::new(MultiheadAttention::<E>::with_config(c.usize("embed_dim")?, c.usize("num_heads")?, config))
+        }
+        "TransformerEncoderLayer" => {
+            let (d, h) = (c.usize("d_model")?, c.usize("nhead")?);
+            Box::new(TransformerEncoderLayer::<E>::with_config(d, h, transformer_layer_config(c)?))
+        }
+        "TransformerDecoderLayer" => {
+            let (d, h) = (c.usize("d_model")?, c.usize("nhead")?);
+            Box::new(TransformerDecoderLayer::<E>::with_config(d, h, transformer_layer_config(c)?))
+        }
+        "TransformerEncoder" => {
+            let (d, h, config) = layer("encoder_layer", "TransformerEncoderLayer")?;
+            // PyTorch's nested-tensor fast path changes no value.
+            c.bool_or("enable_nested_tensor", true)?;
+            c.bool_or("mask_check", true)?;
+            let first = TransformerEncoderLayer::with_config(d, h, config);
+            Box::new(TransformerEncoder::<E>::new(first, c.usize("num_layers")?, final_norm(c)?))
+        }
+        "TransformerDecoder" => {
+            let (d, h, config) = layer("decoder_layer", "TransformerDecoderLayer")?;
+            let first = TransformerDecoderLayer::with_config(d, h, config);
+            Box::new(TransformerDecoder::<E>::new(first, c.usize("num_layers")?, final_norm(c)?))
+        }
+        "Transformer" => {
+            let d = TransformerConfig::default();
+            Box::new(Transformer::<E>::new(TransformerConfig {
+                d_model: c.usize_or("d_model", d.d_model)?,
+                nhead: c.usize_or("nhead", d.nhead)?,
+                num_encoder_layers: c.usize_or("num_encoder_layers", d.num_encoder_layers)?,
+                num_decoder_layers: c.usize_or("num_decoder_layers", d.num_decoder_layers)?,
+                layer: transformer_layer_config(c)?,
+            }))
+        }
+        _ => return Ok(None),
+    }))
 }
 
 /// Builds a case's layer: [`build`]'s layers plus those whose input is not one float tensor.
 fn build_case<E: Element>(name: &str, config: &Value) -> Result<Box<dyn CaseLayer<E>>, String> {
+    let c = Config::new(config);
+    if let Some(layer) = build_attention::<E>(name, &c)? {
+        c.finish(name)?;
+        return Ok(layer);
+    }
     if name == "Embedding" {
-        let c = Config::new(config);
         let mut e = lamina::layers::Embedding::new(
             c.usize("num_embeddings")?,
             c.usize("embedding_dim")?,
@@ -252,20 +536,58 @@ pub fn prepare<E: Element>(case: &Value) -> Result<Box<dyn CaseLayer<E>>, String
     Ok(layer)
 }
 
-/// The case's inputs, float ones as leaves requiring grad.
-fn inputs<E: Element>(case: &Value) -> Result<Vec<Val<E>>, String> {
+/// The case's positional inputs (`None` where omitted), float ones as leaves requiring grad.
+fn inputs<E: Element>(case: &Value) -> Result<Vec<Option<Val<E>>>, String> {
     let list = case["inputs"].as_array().ok_or("case without inputs")?;
-    if list.len() != 1 || case["forward_kwargs"].as_object().is_some_and(|m| !m.is_empty()) {
-        return Err(format!("{} inputs / keyword arguments: only one-input layers are supported", list.len()));
-    }
     list.iter()
         .map(|v| {
-            Ok(match val_as::<E>(v)? {
+            if v.is_null() {
+                return Ok(None);
+            }
+            Ok(Some(match val_as::<E>(v)? {
                 Val::F(t) => Val::F(t.requires_grad_(true)),
                 other => other,
-            })
+            }))
         })
         .collect()
+}
+
+/// Runs the case's forward: the layer, its float inputs (differentiable
+/// leaves, by input index) and its outputs, as many as the case lists.
+fn forward<E: Element>(case: &Value) -> Result<ForwardRun<E>, String> {
+    let layer = prepare::<E>(case)?;
+    let xs = inputs::<E>(case)?;
+    let args = Args::bind(layer.signature(), &xs, &case["forward_kwargs"])?;
+    let outputs = layer.call(&args)?;
+    args.finish()?;
+    if let Some(want) = case["outputs"].as_array().map(Vec::len).filter(|&n| n != outputs.len()) {
+        return Err(format!("{} outputs, want {want}", outputs.len()));
+    }
+    let leaves = xs.into_iter().map(|v| v.and_then(|v| v.float().ok().cloned())).collect();
+    Ok(ForwardRun { layer, leaves, outputs })
+}
+
+struct ForwardRun<E: Element> {
+    layer: Box<dyn CaseLayer<E>>,
+    /// Per input: the float leaf, or `None` (omitted, integer or bool).
+    leaves: Vec<Option<Tensor<E>>>,
+    outputs: Vec<Tensor<E>>,
+}
+
+impl<E: Element> ForwardRun<E> {
+    /// `sum_i <outputs_i, grad_outputs_i>` over the outputs with a gradient.
+    fn objective(&self, case: &Value) -> Result<Tensor<E>, String> {
+        let seeds = case["grad_outputs"].as_array().ok_or("case without grad_outputs")?;
+        let mut total: Option<Tensor<E>> = None;
+        for (y, g) in self.outputs.iter().zip(seeds).filter(|(_, g)| !g.is_null()) {
+            let term = (y * &tensor_as::<E>(g)?).sum();
+            total = Some(match total {
+                Some(t) => t + term,
+                None => term,
+            });
+        }
+        total.ok_or_else(|| "no output has a gradient".into())
+    }
 }
 
 /// Runs a `module` case in f64, and again in f32 where the case allows it.
@@ -275,28 +597,32 @@ pub fn run(case: &Value) -> Outcome {
 
 fn run_as<E: Element>(case: &Value) -> Outcome {
     let tol = Tol::for_element::<E>(case);
-    let layer = prepare::<E>(case)?;
-    let xs = inputs::<E>(case)?;
-    let y = layer.apply(&xs)?;
-    let want = case["outputs"].as_array().ok_or("case without outputs")?;
-    check_val("output 0", &Val::F(y.clone()), &want[0], tol)?;
-    let seed = tensor_as::<E>(&case["grad_outputs"][0])?;
-    let params = layer.named_parameters();
-    let x = xs[0].float().ok();
-    let mut wrt: Vec<&Tensor<E>> = x.into_iter().collect();
-    let first_param = wrt.len();
+    let run = forward::<E>(case)?;
+    for (i, (y, want)) in run.outputs.iter().zip(case["outputs"].as_array().into_iter().flatten()).enumerate() {
+        check_val(&format!("output {i}"), &Val::F(y.clone()), want, tol)?;
+    }
+    let params = run.layer.named_parameters();
+    let inputs: Vec<&Tensor<E>> = run.leaves.iter().flatten().collect();
+    let mut wrt = inputs.clone();
     wrt.extend(params.iter().map(|(_, p)| p));
-    let grads = grad(&[&y], &wrt, Some(&[&seed]), GradOptions { allow_unused: true, ..Default::default() })
+    let objective = run.objective(case)?;
+    let grads = grad(&[&objective], &wrt, None, GradOptions { allow_unused: true, ..Default::default() })
         .map_err(|e| e.to_string())?;
-    let zero = |i: usize| grads[i].clone().unwrap_or_else(|| wrt[i].zeros_like());
-    if let Some(g) = case["grad_inputs"].get(0).filter(|g| !g.is_null() && first_param == 1) {
-        check("grad of input 0", &zero(0), g, tol)?;
+    let grad_or_zero = |i: usize| grads[i].clone().unwrap_or_else(|| wrt[i].zeros_like());
+    let mut next = 0;
+    for (i, leaf) in run.leaves.iter().enumerate() {
+        if leaf.is_some() {
+            if let Some(g) = case["grad_inputs"].get(i).filter(|g| !g.is_null()) {
+                check(&format!("grad of input {i}"), &grad_or_zero(next), g, tol)?;
+            }
+            next += 1;
+        }
     }
     for (i, (name, _)) in params.iter().enumerate() {
         let want = case["grad_params"].get(name).ok_or_else(|| format!("no expected grad for {name}"))?;
-        check(&format!("grad of {name}"), &zero(first_param + i), want, tol)?;
+        check(&format!("grad of {name}"), &grad_or_zero(inputs.len() + i), want, tol)?;
     }
-    for (name, t) in layer.named_buffers() {
+    for (name, t) in run.layer.named_buffers() {
         if let Some(want) = case["buffers_after"].get(&name) {
             check(&format!("buffer {name} after"), &t, want, tol)?;
         }
@@ -307,14 +633,11 @@ fn run_as<E: Element>(case: &Value) -> Outcome {
 /// Runs a `double_backward` case (in f64).
 pub fn run_double_backward(case: &Value) -> Outcome {
     let tol = Tol::of(case);
-    let layer = prepare::<f64>(case)?;
-    let xs = inputs::<f64>(case)?;
-    let x = xs[0].float()?;
-    let params = layer.named_parameters();
+    let run = forward::<f64>(case)?;
+    let x = run.leaves.iter().flatten().next().ok_or("no float input")?;
+    let params = run.layer.named_parameters();
     let p_refs: Vec<&Tensor<f64>> = params.iter().map(|(_, p)| p).collect();
-    let y = layer.apply(&xs)?;
-    let seed = tensor_as::<f64>(&case["grad_outputs"][0])?;
-    let objective = (&y * &seed).sum();
+    let objective = run.objective(case)?;
     let second_order = GradOptions { allow_unused: true, ..GradOptions::create_graph() };
     let result = match case["quantity"].as_str() {
         Some("hvp") => {

@@ -72,6 +72,15 @@ pub fn val_as<E: Element>(v: &Value) -> Result<Val<E>, String> {
     })
 }
 
+/// An attention mask argument `name`: boolean or float.
+pub fn attn_mask<E: Element>(name: &str, v: Val<E>) -> Result<lamina::layers::AttnMask<E>, String> {
+    match v {
+        Val::B(m) => Ok(m.into()),
+        Val::F(t) => Ok(t.into()),
+        Val::I(_) => Err(format!("`{name}` is an integer tensor, not a mask")),
+    }
+}
+
 /// Parses a JSON tensor of any dtype, floats as `f64`.
 pub fn val(v: &Value) -> Result<Val, String> {
     val_as(v)
