@@ -164,6 +164,25 @@ fn residual<E: Element>(
     }
 }
 
+/// The methods both layer types share: `duplicate` and `config`.
+macro_rules! layer_methods {
+    ($($layer:ident),*) => {$(
+        impl<E: Element> $layer<E> {
+            /// A layer of the same shape and options, holding a copy of this one's parameters.
+            pub fn duplicate(&self) -> Self {
+                let copy = Self::with_config(self.d_model, self.nhead, self.config);
+                copy.load_state_dict(&self.state_dict()).expect("same structure");
+                copy
+            }
+
+            /// The options.
+            pub fn config(&self) -> TransformerLayerConfig {
+                self.config
+            }
+        }
+    )*};
+}
+
 /// One encoder layer, PyTorch's `nn.TransformerEncoderLayer`: self-attention
 /// then a feed-forward block, each with a residual connection and a layer
 /// norm (after it by default, before it with `norm_first`). Parameters:
@@ -220,18 +239,6 @@ impl<E: Element> TransformerEncoderLayer<E> {
             nhead,
             config,
         }
-    }
-
-    /// A layer of the same shape and options, holding a copy of this one's parameters.
-    pub fn duplicate(&self) -> Self {
-        let copy = Self::with_config(self.d_model, self.nhead, self.config);
-        copy.load_state_dict(&self.state_dict()).expect("same structure");
-        copy
-    }
-
-    /// The options.
-    pub fn config(&self) -> TransformerLayerConfig {
-        self.config
     }
 
     /// `src` `[S, B, d_model]` (`[B, S, d_model]` with `batch_first`, or
@@ -302,6 +309,8 @@ pub struct TransformerDecoderLayer<E: Element = f32> {
     config: TransformerLayerConfig,
 }
 
+layer_methods!(TransformerEncoderLayer, TransformerDecoderLayer);
+
 crate::parts!(TransformerDecoderLayer<E> {
     self_attn, multihead_attn, linear1, dropout, linear2, norm1, norm2, norm3, dropout1, dropout2, dropout3
 });
@@ -332,18 +341,6 @@ impl<E: Element> TransformerDecoderLayer<E> {
             nhead,
             config,
         }
-    }
-
-    /// A layer of the same shape and options, holding a copy of this one's parameters.
-    pub fn duplicate(&self) -> Self {
-        let copy = Self::with_config(self.d_model, self.nhead, self.config);
-        copy.load_state_dict(&self.state_dict()).expect("same structure");
-        copy
-    }
-
-    /// The options.
-    pub fn config(&self) -> TransformerLayerConfig {
-        self.config
     }
 
     /// `tgt` `[T, B, d_model]` attending to `memory` `[S, B, d_model]`

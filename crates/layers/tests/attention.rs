@@ -10,19 +10,10 @@ use lamina_layers::{
 };
 use proptest::prelude::*;
 
+mod common;
+use common::{assert_close, panic_message, t};
+
 const LN2: f64 = std::f64::consts::LN_2;
-
-fn t(data: &[f64], shape: &[usize]) -> Tensor<f64> {
-    Tensor::from_vec(data.to_vec(), shape)
-}
-
-fn assert_close(got: &Tensor<f64>, want: &[f64]) {
-    let got = got.to_vec();
-    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "element {i}: got {g}, want {w} ({got:?})");
-    }
-}
 
 fn sdpa(q: &Tensor<f64>, k: &Tensor<f64>, v: &Tensor<f64>, opts: SdpaOptions<f64>) -> Tensor<f64> {
     scaled_dot_product_attention(q, k, v, &opts)
@@ -278,19 +269,8 @@ fn mha_parameter_names_follow_pytorch() {
     assert!(packed.in_proj_weight.as_ref().unwrap().to_vec().iter().all(|w| w.abs() <= bound));
 }
 
-/// The panic message of `f`.
-fn panic_message(f: impl FnOnce()) -> String {
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("expected a panic");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
-
 fn assert_names(msg: &str, parts: &[&str]) {
-    for p in parts.iter().chain(&["tests/attention.rs"]) {
-        assert!(msg.contains(p), "{msg:?} does not mention {p:?}");
-    }
+    common::assert_names_in("tests/attention.rs", msg, parts);
 }
 
 #[test]

@@ -12,17 +12,8 @@ use lamina_layers::{
 };
 use proptest::prelude::*;
 
-fn t(data: &[f64], shape: &[usize]) -> Tensor<f64> {
-    Tensor::from_vec(data.to_vec(), shape)
-}
-
-fn assert_close(got: &Tensor<f64>, want: &[f64]) {
-    let got = got.to_vec();
-    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "element {i}: got {g}, want {w} ({got:?})");
-    }
-}
+mod common;
+use common::{assert_close, panic_message, t};
 
 /// Small layers without dropout.
 fn small(norm_first: bool, activation: TransformerActivation, batch_first: bool) -> TransformerLayerConfig {
@@ -304,18 +295,8 @@ fn learned_positional_embedding_adds_its_rows() {
     assert_eq!(pe.weight.grad().unwrap().to_vec(), vec![1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
 }
 
-fn panic_message(f: impl FnOnce()) -> String {
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("expected a panic");
-    err.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
-
 fn assert_names(msg: &str, parts: &[&str]) {
-    for p in parts.iter().chain(&["tests/transformer.rs"]) {
-        assert!(msg.contains(p), "{msg:?} does not mention {p:?}");
-    }
+    common::assert_names_in("tests/transformer.rs", msg, parts);
 }
 
 #[test]

@@ -360,23 +360,20 @@ impl<E: Element> CaseLayer<E> for TransformerEncoder<E> {
     }
 }
 
-impl<E: Element> CaseLayer<E> for TransformerDecoderLayer<E> {
-    fn signature(&self) -> &'static [&'static str] {
-        DECODER_SIGNATURE
-    }
-    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
-        Ok(vec![self.forward_with(&args.float("tgt")?, &args.float("memory")?, &decoder_options(args)?)])
-    }
+/// A decoder layer and a decoder stack take the same arguments.
+macro_rules! decoder_case {
+    ($($t:ident),*) => {$(
+        impl<E: Element> CaseLayer<E> for $t<E> {
+            fn signature(&self) -> &'static [&'static str] {
+                DECODER_SIGNATURE
+            }
+            fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
+                Ok(vec![self.forward_with(&args.float("tgt")?, &args.float("memory")?, &decoder_options(args)?)])
+            }
+        }
+    )*};
 }
-
-impl<E: Element> CaseLayer<E> for TransformerDecoder<E> {
-    fn signature(&self) -> &'static [&'static str] {
-        DECODER_SIGNATURE
-    }
-    fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
-        Ok(vec![self.forward_with(&args.float("tgt")?, &args.float("memory")?, &decoder_options(args)?)])
-    }
-}
+decoder_case!(TransformerDecoderLayer, TransformerDecoder);
 
 impl<E: Element> CaseLayer<E> for Transformer<E> {
     fn signature(&self) -> &'static [&'static str] {
