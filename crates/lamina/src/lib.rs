@@ -25,3 +25,17 @@ pub mod prelude {
         Tensor,
     };
 }
+
+/// The guide's chapters (docs/src), compiled and run as doctests so that
+/// every Rust block in the book builds and passes.
+#[cfg(doctest)]
+mod guide_doctests {
+    #[doc = include_str!("../../../docs/src/introduction.md")]
+    pub struct Introduction;
+    #[doc = include_str!("../../../docs/src/tensors-and-tape.md")]
+    pub struct TensorsAndTape;
+    #[doc = include_str!("../../../docs/src/initialisation.md")]
+    pub struct Initialisation;
+    #[doc = include_str!("../../../docs/src/optimisation.md")]
+    pub struct Optimisation;
+}
