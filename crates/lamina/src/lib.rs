@@ -34,6 +34,8 @@ mod guide_doctests {
     pub struct Introduction;
     #[doc = include_str!("../../../docs/src/tensors-and-tape.md")]
     pub struct TensorsAndTape;
+    #[doc = include_str!("../../../docs/src/autograd.md")]
+    pub struct Autograd;
     #[doc = include_str!("../../../docs/src/initialisation.md")]
     pub struct Initialisation;
     #[doc = include_str!("../../../docs/src/optimisation.md")]
