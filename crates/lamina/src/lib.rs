@@ -36,6 +36,12 @@ mod guide_doctests {
     pub struct TensorsAndTape;
     #[doc = include_str!("../../../docs/src/autograd.md")]
     pub struct Autograd;
+    #[doc = include_str!("../../../docs/src/installation.md")]
+    pub struct Installation;
+    #[doc = include_str!("../../../docs/src/layers.md")]
+    pub struct Layers;
+    #[doc = include_str!("../../../docs/src/custom-layer.md")]
+    pub struct CustomLayer;
     #[doc = include_str!("../../../docs/src/initialisation.md")]
     pub struct Initialisation;
     #[doc = include_str!("../../../docs/src/optimisation.md")]
