@@ -46,4 +46,6 @@ mod guide_doctests {
     pub struct Initialisation;
     #[doc = include_str!("../../../docs/src/optimisation.md")]
     pub struct Optimisation;
+    #[doc = include_str!("../../../docs/src/porting-from-pytorch.md")]
+    pub struct PortingFromPytorch;
 }
