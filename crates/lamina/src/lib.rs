@@ -32,12 +32,12 @@ pub mod prelude {
 mod guide_doctests {
     #[doc = include_str!("../../../docs/src/introduction.md")]
     pub struct Introduction;
+    #[doc = include_str!("../../../docs/src/installation.md")]
+    pub struct Installation;
     #[doc = include_str!("../../../docs/src/tensors-and-tape.md")]
     pub struct TensorsAndTape;
     #[doc = include_str!("../../../docs/src/autograd.md")]
     pub struct Autograd;
-    #[doc = include_str!("../../../docs/src/installation.md")]
-    pub struct Installation;
     #[doc = include_str!("../../../docs/src/layers.md")]
     pub struct Layers;
     #[doc = include_str!("../../../docs/src/custom-layer.md")]
