@@ -20,6 +20,7 @@ mod backward;
 mod display;
 mod element;
 mod function;
+mod gemm;
 mod gradcheck;
 mod kernels;
 mod layout;
