@@ -25,6 +25,7 @@ mod kernels;
 mod layout;
 mod ops;
 mod rng;
+mod serialize;
 mod tape;
 mod tensor;
 mod threads;
