@@ -11,6 +11,7 @@ use super::error::CheckpointError;
 use lamina_core::{Element, Tensor};
 use lamina_layers::StateDict;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Reads a safetensors file into a state dict (entries in file order).
@@ -54,7 +55,8 @@ pub fn load_safetensors<E: Element>(path: impl AsRef<Path>) -> Result<StateDict<
 }
 
 /// The safetensors bytes of a state dict, under its own names; entries named
-/// `num_batches_tracked` are written as `int64`, the rest in `E`'s dtype.
+/// `num_batches_tracked` are written as `int64`, the rest in `E`'s dtype, and
+/// the header carries PyTorch's `{"format": "pt"}` metadata.
 pub fn safetensors_to_bytes<E: Element>(sd: &StateDict<E>) -> Result<Vec<u8>, CheckpointError> {
     let mut owned = Vec::with_capacity(sd.len());
     for (name, t) in sd.iter() {
@@ -74,7 +76,9 @@ pub fn safetensors_to_bytes<E: Element>(sd: &StateDict<E>) -> Result<Vec<u8>, Ch
             TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.as_str(), v)).map_err(st_error)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::tensor::serialize(views, None).map_err(st_error)
+    // PyTorch's `save_file` marks its files so; loaders such as transformers check it.
+    let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
+    safetensors::tensor::serialize(views, Some(metadata)).map_err(st_error)
 }
 
 /// Writes a state dict as a safetensors file, atomically (see [`write_atomic`]).
