@@ -279,16 +279,14 @@ fn tensors_state_dicts_and_training_states_are_serde_serialisable() {
     let bad = serde_json::from_str::<Tensor<f64>>(r#"{"shape":[2,2],"data":[1.0]}"#).unwrap_err();
     assert!(bad.to_string().contains("shape [2, 2] needs 4 values"), "{bad}");
 
-    let sd: StateDict<f32> = [("a".to_owned(), Tensor::ones(&[2])), ("b".to_owned(), Tensor::zeros(&[]))]
-        .into_iter()
-        .collect();
+    let sd: StateDict<f32> =
+        [("a".to_owned(), Tensor::ones(&[2])), ("b".to_owned(), Tensor::zeros(&[]))].into_iter().collect();
     let bin = bincode::serialize(&sd).unwrap();
     let back: StateDict<f32> = bincode::deserialize(&bin).unwrap();
     bit_eq(&sd, &back);
-    let dup = serde_json::from_str::<StateDict<f32>>(
-        r#"[["a",{"shape":[],"data":[1.0]}],["a",{"shape":[],"data":[2.0]}]]"#,
-    )
-    .unwrap_err();
+    let dup =
+        serde_json::from_str::<StateDict<f32>>(r#"[["a",{"shape":[],"data":[1.0]}],["a",{"shape":[],"data":[2.0]}]]"#)
+            .unwrap_err();
     assert!(dup.to_string().contains("`a` occurs twice"), "{dup}");
 
     // Optimizer state (with its options, a tagged enum in binary formats) through bincode.
@@ -366,7 +364,7 @@ struct FailAfter<'a> {
 impl Write for FailAfter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.left == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device"));
+            return Err(std::io::Error::other("no space left on device"));
         }
         let n = buf.len().min(self.left);
         self.left -= n;
@@ -450,7 +448,10 @@ fn truncated_at_every_byte() {
     let path = dir.path().join("cut.lamina");
     std::fs::write(&path, &f[..50]).unwrap();
     let e = Checkpoint::<f32>::load(&path).unwrap_err();
-    assert_eq!(e.to_string(), format!("truncated at byte 50: the header says the file has {} bytes, it ends after 50", f.len()));
+    assert_eq!(
+        e.to_string(),
+        format!("truncated at byte 50: the header says the file has {} bytes, it ends after 50", f.len())
+    );
 }
 
 #[test]
@@ -471,10 +472,7 @@ fn a_length_prefix_larger_than_the_file() {
     table.extend(b"abc");
     let f = file(1, 1, &table, NO_STATE, &[]);
     let (e, largest) = largest_allocation(|| err::<f32>(&f));
-    assert!(
-        matches!(&e, CheckpointError::OversizeLength { at: 32, len: 1_000_000_000, .. }),
-        "{e:?}"
-    );
+    assert!(matches!(&e, CheckpointError::OversizeLength { at: 32, len: 1_000_000_000, .. }), "{e:?}");
     assert!(e.to_string().contains("length prefix at byte 32 (the name of entry 0) says 1000000000 bytes"), "{e}");
     assert!(largest < 4096, "allocated {largest} bytes for a {}-byte file", f.len());
 

@@ -51,12 +51,16 @@ fn a_bad_file_prints_the_error_and_exits_with_status_1() {
     let good = std::fs::read(fixture("linear_sgd.lamina")).unwrap();
     let cases: Vec<(&str, Vec<u8>, String)> = vec![
         ("cut.lamina", good[..100].to_vec(), "truncated at byte 100".into()),
-        ("flip.lamina", {
-            let mut f = good.clone();
-            let n = f.len();
-            f[n - 10] ^= 4;
-            f
-        }, "checksum mismatch".into()),
+        (
+            "flip.lamina",
+            {
+                let mut f = good.clone();
+                let n = f.len();
+                f[n - 10] ^= 4;
+                f
+            },
+            "checksum mismatch".into(),
+        ),
         ("text.lamina", b"hello, world".to_vec(), "bad magic".into()),
         ("empty.safetensors", Vec::new(), "safetensors:".into()),
     ];

@@ -54,7 +54,8 @@ fn a_pytorch_cnn_loaded_from_safetensors_reproduces_pytorchs_logits() -> Result<
     let listed = spec["state_dict"].as_object().unwrap();
     assert_eq!(sd.len(), listed.len());
     for (name, info) in listed {
-        let shape: Vec<usize> = info["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        let shape: Vec<usize> =
+            info["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
         assert_eq!(sd.get(name).unwrap_or_else(|| panic!("{name} missing")).shape(), &shape[..], "{name}");
     }
     let tracked = sd.get("1.num_batches_tracked").unwrap().item();
@@ -71,8 +72,8 @@ fn a_pytorch_cnn_loaded_from_safetensors_reproduces_pytorchs_logits() -> Result<
     }
     // The predictions agree with the labels where PyTorch's do.
     let labels: Vec<u64> = spec["labels"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap()).collect();
-    let predicted = logits.to_f64_vec().chunks(10).map(|r| argmax(r)).collect::<Vec<_>>();
-    let torch_predicted = want.to_f64_vec().chunks(10).map(|r| argmax(r)).collect::<Vec<_>>();
+    let predicted = logits.to_f64_vec().chunks(10).map(argmax).collect::<Vec<_>>();
+    let torch_predicted = want.to_f64_vec().chunks(10).map(argmax).collect::<Vec<_>>();
     assert_eq!(predicted, torch_predicted);
     assert!(predicted.iter().zip(&labels).filter(|(p, l)| **p as u64 == **l).count() >= 12);
     Ok(())
@@ -131,5 +132,8 @@ fn a_corrupt_safetensors_file_is_an_error() {
     .unwrap();
     let e = safetensors_from_bytes::<f32>(&counter).unwrap_err();
     assert!(e.to_string().contains("16777217 is not exactly representable as float32"), "{e}");
-    assert_eq!(safetensors_from_bytes::<f64>(&counter).unwrap().get("bn.num_batches_tracked").unwrap().item(), 16_777_217.0);
+    assert_eq!(
+        safetensors_from_bytes::<f64>(&counter).unwrap().get("bn.num_batches_tracked").unwrap().item(),
+        16_777_217.0
+    );
 }

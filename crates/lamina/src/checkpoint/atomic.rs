@@ -58,9 +58,7 @@ pub fn write_atomic(
 /// A fresh name beside `path`: `.NAME.PID.N.tmp`.
 fn temp_path(path: &Path) -> io::Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = format!(".{}.{}.{n}.tmp", name.to_string_lossy(), std::process::id());
     Ok(path.with_file_name(tmp))

@@ -146,9 +146,14 @@ impl<E: Element> Checkpoint<E> {
                 }
             }
             (None, None) => optimizer.load_state_dict(&t.optimizer)?,
-            (Some(_), None) => return Err(mismatch("a scheduler was given, the checkpoint has no scheduler state".into())),
+            (Some(_), None) => {
+                return Err(mismatch("a scheduler was given, the checkpoint has no scheduler state".into()))
+            }
             (None, Some(saved)) => {
-                return Err(mismatch(format!("the checkpoint has the state of a {}, no scheduler was given", saved.scheduler)))
+                return Err(mismatch(format!(
+                    "the checkpoint has the state of a {}, no scheduler was given",
+                    saved.scheduler
+                )))
             }
         }
         model.load_state_dict(&self.model)?;
