@@ -27,6 +27,7 @@ mod layout;
 mod ops;
 pub mod profile;
 mod rng;
+mod serialize;
 mod tape;
 mod tensor;
 mod threads;

@@ -13,6 +13,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod checkpoint;
+
 pub use lamina_core as core;
 pub use lamina_init as init;
 pub use lamina_layers as layers;
