@@ -20,6 +20,8 @@ pub use lamina_init as init;
 pub use lamina_layers as layers;
 pub use lamina_optim as optim;
 
+pub mod data;
+
 /// The names most programs need, in one import.
 pub mod prelude {
     pub use lamina_core::{
