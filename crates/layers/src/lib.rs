@@ -56,6 +56,7 @@ mod embedding;
 mod forward;
 mod gradcheck;
 mod linear;
+pub mod analysis;
 pub mod loss;
 mod lsuv;
 mod module;
