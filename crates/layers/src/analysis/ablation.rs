@@ -102,7 +102,8 @@ pub fn ablate<E: Element>(
     mode: Ablation,
     mut evaluate: impl FnMut() -> Evaluation,
 ) -> AblationReport {
-    let targets: Vec<&dyn Module<E>> = layers.iter().map(|name| find_module("ablate", model, name)).collect();
+    let at = std::panic::Location::caller();
+    let targets: Vec<&dyn Module<E>> = layers.iter().map(|name| find_module("ablate", model, name, at)).collect();
     let baseline = evaluate();
     let mut rows = Vec::new();
     for (name, m) in layers.iter().zip(targets) {

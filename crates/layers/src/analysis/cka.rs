@@ -123,8 +123,8 @@ pub fn collect_activations<E: Element>(
     layers: &[String],
     run: impl FnOnce(),
 ) -> Vec<(String, Tensor<E>)> {
-    let outputs = capture_outputs("collect_activations", model, layers, true, run);
     let at = std::panic::Location::caller();
+    let outputs = capture_outputs(("collect_activations", at), model, layers, true, run);
     layers
         .iter()
         .zip(outputs)

@@ -35,6 +35,7 @@ pub use table::{Cell, Table};
 
 use crate::{register_forward_hook, Module, ModuleExt, Part};
 use lamina_core::{Element, Tensor};
+use std::panic::Location;
 use std::sync::{Arc, Mutex};
 
 /// The model itself (named `""`) and every module below it, depth first.
@@ -75,15 +76,13 @@ pub fn child_layers<E: Element>(model: &dyn Module<E>) -> Vec<String> {
 }
 
 /// The module called `name` below `model` (`""` is the model itself); panics,
-/// listing the names there are, when there is none.
-#[track_caller]
-fn find_module<'a, E: Element>(op: &str, model: &'a dyn Module<E>, name: &str) -> &'a dyn Module<E> {
+/// listing the names there are and naming the caller's line `at`, when there is none.
+fn find_module<'a, E: Element>(op: &str, model: &'a dyn Module<E>, name: &str, at: &Location<'_>) -> &'a dyn Module<E> {
     let all = all_modules(model);
     match all.iter().find(|(n, _)| n == name) {
         Some((_, m)) => *m,
         None => {
             let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).filter(|n| !n.is_empty()).collect();
-            let at = std::panic::Location::caller();
             panic!("{op}: no layer named {name:?} (the model has {names:?}) at {}:{}", at.file(), at.line())
         }
     }
@@ -95,10 +94,10 @@ fn l2(values: &[f64]) -> f64 {
 }
 
 /// The last output of each named layer (detached if `detach`) while `run`
-/// runs the model, captured by forward hooks; `None` for a layer that did not run.
-#[track_caller]
+/// runs the model, captured by forward hooks; `None` for a layer that did not
+/// run. An unknown name panics naming the caller's line `at`.
 fn capture_outputs<E: Element>(
-    op: &str,
+    (op, at): (&str, &Location<'_>),
     model: &dyn Module<E>,
     layers: &[String],
     detach: bool,
@@ -110,7 +109,7 @@ fn capture_outputs<E: Element>(
         .zip(&slots)
         .map(|(name, slot)| {
             let slot = slot.clone();
-            register_forward_hook(find_module(op, model, name), move |_, y: &Tensor<E>| {
+            register_forward_hook(find_module(op, model, name, at), move |_, y: &Tensor<E>| {
                 *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(if detach { y.detach() } else { y.clone() });
                 None
             })

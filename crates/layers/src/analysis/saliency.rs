@@ -114,7 +114,7 @@ pub fn activation_maximisation<E: Element, M: Forward<E>>(
     let mut x = Tensor::<E>::randn_with(input_shape, &mut g) * E::of(config.init_std);
     for _ in 0..config.steps {
         let grad = input_gradient(&x, |xr| {
-            let y = capture_outputs("activation_maximisation", dyn_model, &layers, false, || {
+            let y = capture_outputs(("activation_maximisation", at), dyn_model, &layers, false, || {
                 model.forward(xr);
             })
             .pop()
