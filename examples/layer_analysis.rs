@@ -125,7 +125,12 @@ fn main() -> Result<(), Box<dyn Error>> {
             if step % 50 == 0 || step + 1 == args.max_steps {
                 let e = evaluate(&model, &test);
                 test_curve.push((step as f64, e.loss));
-                println!("step {step:4}  train loss {:.4}  test loss {:.4}  test accuracy {:.3}", loss.item(), e.loss, e.accuracy.unwrap_or(0.0));
+                println!(
+                    "step {step:4}  train loss {:.4}  test loss {:.4}  test accuracy {:.3}",
+                    loss.item(),
+                    e.loss,
+                    e.accuracy.unwrap_or(0.0)
+                );
             }
             step += 1;
         }
@@ -134,7 +139,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     layer_table.write_csv(out("layer_stats.csv"))?;
     stats.param_table().write_csv(out("param_stats.csv"))?;
     let last = stats.layer_records().last().map_or(0.0, |r| r.step as f64);
-    println!("\nPer-layer statistics, first and last recorded steps (all in layer_stats.csv):\n{}", steps(&layer_table, 0.0, last));
+    println!(
+        "\nPer-layer statistics, first and last recorded steps (all in layer_stats.csv):\n{}",
+        steps(&layer_table, 0.0, last)
+    );
     LinePlot::new("Loss")
         .x_label("step")
         .y_label("cross-entropy")
@@ -176,36 +184,52 @@ fn main() -> Result<(), Box<dyn Error>> {
     let fresh = collect_activations(&untrained, &layers, || {
         untrained.forward(&probe);
     });
-    cka_matrix(&acts, &fresh).heatmap("Linear CKA: trained (rows) vs untrained (columns)").save(out("cka_trained_vs_untrained.svg"))?;
+    cka_matrix(&acts, &fresh)
+        .heatmap("Linear CKA: trained (rows) vs untrained (columns)")
+        .save(out("cka_trained_vs_untrained.svg"))?;
 
     // ---------------------------------------------------------------- saliency, filters, feature maps
     let few = test.take(8);
     let targets: Vec<usize> = few.labels.as_slice().iter().map(|&l| l as usize).collect();
     let maps = saliency(&model, &few.inputs, &targets);
     let images_and_maps = Tensor::cat(&[&few.inputs.reshape(&[8, 8, 8]), &maps], 0);
-    write_png(out("saliency.png"), &image_grid(&images_and_maps, &GridOptions { columns: Some(8), scale: 6, ..Default::default() }))?;
+    write_png(
+        out("saliency.png"),
+        &image_grid(&images_and_maps, &GridOptions { columns: Some(8), scale: 6, ..Default::default() }),
+    )?;
 
     let params = model.named_parameters();
     let weight = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, t)| t.detach()).expect("a conv weight");
     let signed = GridOptions { scale: 12, colormap: Colormap::Diverging, ..Default::default() };
     write_png(out("filters_conv1.png"), &image_grid(&weight("0.weight"), &GridOptions { columns: Some(8), ..signed }))?;
-    write_png(out("filters_conv2.png"), &image_grid(&weight("2.weight"), &GridOptions { columns: Some(8), scale: 6, ..signed }))?;
+    write_png(
+        out("filters_conv2.png"),
+        &image_grid(&weight("2.weight"), &GridOptions { columns: Some(8), scale: 6, ..signed }),
+    )?;
 
     let one = test.take(1).inputs;
     let fmaps = collect_activations(&model, &["1".into(), "3".into()], || {
         model.forward(&one);
     });
     let stacked = Tensor::cat(&[&fmaps[0].1.reshape(&[8, 8, 8]), &fmaps[1].1.reshape(&[8, 8, 8])], 0);
-    write_png(out("feature_maps.png"), &image_grid(&stacked, &GridOptions { columns: Some(8), scale: 6, ..Default::default() }))?;
+    write_png(
+        out("feature_maps.png"),
+        &image_grid(&stacked, &GridOptions { columns: Some(8), scale: 6, ..Default::default() }),
+    )?;
 
     let cfg = ActivationMaxConfig::default();
-    let preferred: Vec<Tensor<f32>> = (0..8).map(|unit| activation_maximisation(&model, "3", unit, &[1, 1, 8, 8], cfg)).collect();
+    let preferred: Vec<Tensor<f32>> =
+        (0..8).map(|unit| activation_maximisation(&model, "3", unit, &[1, 1, 8, 8], cfg)).collect();
     let preferred: Vec<&Tensor<f32>> = preferred.iter().collect();
     write_png(
         out("activation_max.png"),
         &image_grid(&Tensor::cat(&preferred, 0), &GridOptions { columns: Some(8), scale: 6, ..Default::default() }),
     )?;
 
-    println!("\nWrote tables (CSV), plots (SVG) and images (PNG) to {} in {:.1} s", args.out.display(), start.elapsed().as_secs_f64());
+    println!(
+        "\nWrote tables (CSV), plots (SVG) and images (PNG) to {} in {:.1} s",
+        args.out.display(),
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }

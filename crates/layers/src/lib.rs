@@ -48,6 +48,7 @@ macro_rules! stateless {
 }
 
 mod activation;
+pub mod analysis;
 mod batchnorm;
 mod blocks;
 mod conv;
@@ -56,7 +57,6 @@ mod embedding;
 mod forward;
 mod gradcheck;
 mod linear;
-pub mod analysis;
 pub mod loss;
 mod lsuv;
 mod module;

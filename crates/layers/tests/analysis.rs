@@ -21,7 +21,10 @@ fn linear(weight: &[f64], out: usize, inp: usize) -> Linear<f64> {
 
 fn panic_message(f: impl FnOnce()) -> String {
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("should panic");
-    err.downcast_ref::<String>().cloned().or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+    err.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 // ------------------------------------------------------------------ statistics
@@ -49,7 +52,10 @@ fn statistics_of_a_relu_network_match_hand_computed_values() {
         stats.after_update();
     }
     let recs = stats.layer_records();
-    assert_eq!(recs.iter().map(|r| (r.step, r.layer.as_str())).collect::<Vec<_>>(), [(0, "0"), (0, "1"), (2, "0"), (2, "1")]);
+    assert_eq!(
+        recs.iter().map(|r| (r.step, r.layer.as_str())).collect::<Vec<_>>(),
+        [(0, "0"), (0, "1"), (2, "0"), (2, "1")]
+    );
 
     let (lin, relu) = (&recs[0], &recs[1]);
     assert_eq!((lin.kind, relu.kind), ("Linear", "ReLU"));
@@ -225,7 +231,8 @@ fn cka_is_one_with_itself_and_invariant_to_rotation_and_scale() {
 #[test]
 fn cka_matrix_of_a_model_has_a_unit_diagonal() {
     manual_seed(3);
-    let model = Sequential::<f64>::new().append(Linear::new(4, 6, true)).append(Tanh::new()).append(Linear::new(6, 3, true));
+    let model =
+        Sequential::<f64>::new().append(Linear::new(4, 6, true)).append(Tanh::new()).append(Linear::new(6, 3, true));
     let x = Tensor::<f64>::randn(&[16, 4]);
     let names = leaf_layers(&model);
     let acts = collect_activations(&model, &names, || {
@@ -265,7 +272,8 @@ fn saliency_of_a_linear_model_is_its_weight_row() {
     assert_eq!(saliency(&model, &x, &[0]).to_vec(), vec![0.5, 1.0, 2.0]);
 
     // Images [n, c, h, w]: the largest |gradient| over channels.
-    let image_model = Sequential::<f64>::new().append(Flatten::new(1, -1)).append(linear(&[1.0, -4.0, -2.0, 3.0], 1, 4));
+    let image_model =
+        Sequential::<f64>::new().append(Flatten::new(1, -1)).append(linear(&[1.0, -4.0, -2.0, 3.0], 1, 4));
     let img = Tensor::<f64>::zeros(&[1, 2, 1, 2]);
     let s = saliency(&image_model, &img, &[0]);
     assert_eq!(s.shape(), &[1, 1, 2]);
@@ -299,7 +307,8 @@ fn image_grid_lays_out_tiles_and_encodes_png() {
     assert_eq!((img.pixel(1, 1), img.pixel(3, 2)), ([0; 3], [255; 3]));
     assert_eq!((img.pixel(6, 1), img.pixel(8, 1)), ([255; 3], [0; 3]));
     let signed = Tensor::<f32>::from_vec(vec![-2.0, 1.0], &[1, 2]);
-    let div = image_grid(&signed, &GridOptions { scale: 1, padding: 0, colormap: Colormap::Diverging, ..Default::default() });
+    let div =
+        image_grid(&signed, &GridOptions { scale: 1, padding: 0, colormap: Colormap::Diverging, ..Default::default() });
     assert_eq!((div.pixel(0, 0), div.pixel(1, 0)), ([0, 0, 255], [255, 128, 128]));
 
     let dir = std::env::temp_dir().join(format!("lamina-analysis-{}", std::process::id()));
@@ -354,12 +363,14 @@ fn line_plot_and_heatmap_are_well_formed_svg() {
     assert!(svg.contains("loss &lt;train&gt;"));
     assert_eq!(svg.matches("<polyline").count(), 2);
     assert!(svg.contains(">train<") && svg.contains(">test<"));
-    assert!(svg.contains(">1e0<") && svg.contains(">1e-1<"), "decade ticks");
+    // A span under two decades gets ticks at 1, 2 and 5 times each power of ten.
+    assert!(svg.contains(">1e0<") && svg.contains(">2e-1<") && svg.contains(">5e-1<"), "log ticks");
     // Points: x from 0 to 20 across the plot, so the train curve has three of them.
     let train = svg.lines().find(|l| l.contains("<polyline") && l.contains("<title>train")).unwrap();
     assert_eq!(train.split("points=\"").nth(1).unwrap().split('"').next().unwrap().split(' ').count(), 3);
 
-    let heat = Heatmap::new("cka", vec!["a".into(), "b".into()], vec!["x".into()], vec![vec![0.25], vec![f64::NAN]]).range(0.0, 1.0);
+    let heat = Heatmap::new("cka", vec!["a".into(), "b".into()], vec!["x".into()], vec![vec![0.25], vec![f64::NAN]])
+        .range(0.0, 1.0);
     let svg = heat.to_svg();
     assert!(well_formed(&svg), "{svg}");
     assert!(svg.contains(">0.25<") && svg.contains(">NaN<") && svg.contains(">a<") && svg.contains(">x<"));

@@ -60,7 +60,15 @@ impl AblationReport {
     pub fn table(&self) -> Table {
         let mut t = Table::new(["layer", "type", "loss", "delta_loss", "accuracy", "delta_acc", "note"]);
         let b = self.baseline;
-        t.push(vec!["(none)".into(), "".into(), b.loss.into(), 0.0.into(), b.accuracy.into(), b.accuracy.map(|_| 0.0).into(), "baseline".into()]);
+        t.push(vec![
+            "(none)".into(),
+            "".into(),
+            b.loss.into(),
+            0.0.into(),
+            b.accuracy.into(),
+            b.accuracy.map(|_| 0.0).into(),
+            "baseline".into(),
+        ]);
         for r in &self.rows {
             let e = r.result;
             t.push(vec![
@@ -130,7 +138,12 @@ pub fn ablate<E: Element>(
         } else {
             None
         };
-        rows.push(AblationRow { layer: name.clone(), kind: m.type_name(), result: note.is_none().then_some(result), note });
+        rows.push(AblationRow {
+            layer: name.clone(),
+            kind: m.type_name(),
+            result: note.is_none().then_some(result),
+            note,
+        });
     }
     AblationReport { mode, baseline, rows }
 }

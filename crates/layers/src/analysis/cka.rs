@@ -65,9 +65,13 @@ pub struct CkaMatrix {
 impl CkaMatrix {
     /// A table with one row per row representation and one column per column one.
     pub fn table(&self) -> Table {
-        let mut t = Table::new(std::iter::once("layer".to_owned()).chain(self.columns.iter().map(|c| display_name(c).to_owned())));
+        let mut t = Table::new(
+            std::iter::once("layer".to_owned()).chain(self.columns.iter().map(|c| display_name(c).to_owned())),
+        );
         for (name, vals) in self.rows.iter().zip(&self.values) {
-            t.push(std::iter::once(Cell::from(display_name(name))).chain(vals.iter().map(|v| Cell::Float(*v))).collect());
+            t.push(
+                std::iter::once(Cell::from(display_name(name))).chain(vals.iter().map(|v| Cell::Float(*v))).collect(),
+            );
         }
         t
     }
@@ -85,7 +89,9 @@ impl CkaMatrix {
 /// models to compare them.
 #[track_caller]
 pub fn cka_matrix<E: Element>(a: &[(String, Tensor<E>)], b: &[(String, Tensor<E>)]) -> CkaMatrix {
-    let grams = |v: &[(String, Tensor<E>)]| -> Vec<Tensor<f64>> { v.iter().map(|(_, t)| centred_gram("cka_matrix", t)).collect() };
+    let grams = |v: &[(String, Tensor<E>)]| -> Vec<Tensor<f64>> {
+        v.iter().map(|(_, t)| centred_gram("cka_matrix", t)).collect()
+    };
     let (ga, gb) = (grams(a), grams(b));
     if let (Some((na, ta)), Some((nb, tb))) = (a.first(), b.first()) {
         assert_eq!(

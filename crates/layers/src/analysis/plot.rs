@@ -39,6 +39,17 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
+/// Ticks `(log10 v, label)` for a log axis spanning `lo..=hi` (in log10):
+/// the powers of ten, and 2 and 5 times them when the span is short.
+fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
+    let decades = lo.floor() as i64..=hi.ceil() as i64;
+    let mantissas: &[f64] = if hi - lo < 2.0 { &[1.0, 2.0, 5.0] } else { &[1.0] };
+    decades
+        .flat_map(|e| mantissas.iter().map(move |&m| ((m * 10f64.powi(e as i32)).log10(), format!("{m}e{e}"))))
+        .filter(|(t, _)| (lo..=hi).contains(t))
+        .collect()
+}
+
 /// A tick label: short, and without a trailing `.0`.
 fn tick_label(v: f64) -> String {
     let s = super::table::short(v);
@@ -71,7 +82,13 @@ pub struct LinePlot {
 impl LinePlot {
     /// An empty plot titled `title`.
     pub fn new(title: impl Into<String>) -> Self {
-        LinePlot { title: title.into(), x_label: String::new(), y_label: String::new(), log_y: false, series: Vec::new() }
+        LinePlot {
+            title: title.into(),
+            x_label: String::new(),
+            y_label: String::new(),
+            log_y: false,
+            series: Vec::new(),
+        }
     }
 
     /// Labels the x axis.
@@ -116,9 +133,10 @@ impl LinePlot {
             .map(|s| s.points.iter().filter(|p| p.0.is_finite()).filter_map(|&(x, y)| Some((x, fy(y)?))).collect())
             .collect();
         let all = curves.iter().flatten();
-        let (mut x0, mut x1, mut y0, mut y1) = all.fold((f64::MAX, f64::MIN, f64::MAX, f64::MIN), |(a, b, c, d), &(x, y)| {
-            (a.min(x), b.max(x), c.min(y), d.max(y))
-        });
+        let (mut x0, mut x1, mut y0, mut y1) = all
+            .fold((f64::MAX, f64::MIN, f64::MAX, f64::MIN), |(a, b, c, d), &(x, y)| {
+                (a.min(x), b.max(x), c.min(y), d.max(y))
+            });
         if x0 > x1 {
             (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
         }
@@ -134,23 +152,45 @@ impl LinePlot {
         let py = |y: f64| top + (1.0 - (y - y0) / (y1 - y0)) * ph;
 
         let mut s = String::new();
-        let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#);
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+        );
         let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-        let _ = writeln!(s, r#"<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>"#, left + pw / 2.0, esc(&self.title));
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>"#,
+            left + pw / 2.0,
+            esc(&self.title)
+        );
         let _ = writeln!(s, r##"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>"##);
         for t in ticks(x0, x1) {
             let x = px(t);
             let _ = writeln!(s, r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{}" stroke="#ddd"/>"##, top + ph);
-            let _ = writeln!(s, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#, top + ph + 16.0, tick_label(t));
+            let _ = writeln!(
+                s,
+                r#"<text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                top + ph + 16.0,
+                tick_label(t)
+            );
         }
-        let y_ticks = if self.log_y { (y0.ceil() as i64..=y1.floor() as i64).map(|e| e as f64).collect() } else { ticks(y0, y1) };
-        for t in y_ticks {
+        let y_ticks = if self.log_y {
+            log_ticks(y0, y1)
+        } else {
+            ticks(y0, y1).into_iter().map(|t| (t, tick_label(t))).collect()
+        };
+        for (t, label) in y_ticks {
             let y = py(t);
-            let label = if self.log_y { format!("1e{t}") } else { tick_label(t) };
             let _ = writeln!(s, r##"<line x1="{left}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/>"##, left + pw);
             let _ = writeln!(s, r#"<text x="{}" y="{:.1}" text-anchor="end">{label}</text>"#, left - 6.0, y + 4.0);
         }
-        let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, left + pw / 2.0, h - 12.0, esc(&self.x_label));
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            left + pw / 2.0,
+            h - 12.0,
+            esc(&self.x_label)
+        );
         let _ = writeln!(
             s,
             r#"<text x="16" y="{0}" text-anchor="middle" transform="rotate(-90 16 {0})">{1}</text>"#,
@@ -168,7 +208,11 @@ impl LinePlot {
             );
             let ly = top + 10.0 + 18.0 * i as f64;
             let lx = left + pw + 14.0;
-            let _ = writeln!(s, r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="3"/>"#, lx + 20.0);
+            let _ = writeln!(
+                s,
+                r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="3"/>"#,
+                lx + 20.0
+            );
             let _ = writeln!(s, r#"<text x="{}" y="{}">{}</text>"#, lx + 26.0, ly + 4.0, esc(&series.name));
         }
         s.push_str("</svg>\n");
@@ -219,23 +263,43 @@ impl Heatmap {
     /// The heat map as an SVG document.
     pub fn to_svg(&self) -> String {
         let cell = 44.0;
-        let label_w = 8.0 * self.rows.iter().chain(&self.columns).map(|l| l.chars().count()).max().unwrap_or(1) as f64 + 12.0;
+        let label_w =
+            8.0 * self.rows.iter().chain(&self.columns).map(|l| l.chars().count()).max().unwrap_or(1) as f64 + 12.0;
         let (left, top) = (label_w, 40.0);
         let (nr, nc) = (self.rows.len() as f64, self.columns.len() as f64);
         let (w, h) = (left + nc * cell + 20.0, top + nr * cell + label_w);
         let finite = self.values.iter().flatten().filter(|v| v.is_finite());
-        let (lo, hi) = self.range.unwrap_or_else(|| finite.fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v))));
+        let (lo, hi) =
+            self.range.unwrap_or_else(|| finite.fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v))));
         let mut s = String::new();
-        let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#);
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+        );
         let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-        let _ = writeln!(s, r#"<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>"#, w / 2.0, esc(&self.title));
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>"#,
+            w / 2.0,
+            esc(&self.title)
+        );
         for (i, (name, row)) in self.rows.iter().zip(&self.values).enumerate() {
             let y = top + i as f64 * cell;
-            let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, left - 6.0, y + cell / 2.0 + 4.0, esc(name));
+            let _ = writeln!(
+                s,
+                r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+                left - 6.0,
+                y + cell / 2.0 + 4.0,
+                esc(name)
+            );
             for (j, &v) in row.iter().enumerate() {
                 let x = left + j as f64 * cell;
                 let f = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
-                let (fill, ink) = if v.is_finite() { (ramp(f), if f > 0.6 { "black" } else { "white" }) } else { ("#999999".to_owned(), "black") };
+                let (fill, ink) = if v.is_finite() {
+                    (ramp(f), if f > 0.6 { "black" } else { "white" })
+                } else {
+                    ("#999999".to_owned(), "black")
+                };
                 let _ = writeln!(s, r#"<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}"/>"#);
                 let _ = writeln!(
                     s,
@@ -247,7 +311,11 @@ impl Heatmap {
         }
         for (j, name) in self.columns.iter().enumerate() {
             let (x, y) = (left + (j as f64 + 0.5) * cell + 4.0, top + nr * cell + 6.0);
-            let _ = writeln!(s, r#"<text x="{x}" y="{y}" text-anchor="end" transform="rotate(-90 {x} {y})">{}</text>"#, esc(name));
+            let _ = writeln!(
+                s,
+                r#"<text x="{x}" y="{y}" text-anchor="end" transform="rotate(-90 {x} {y})">{}</text>"#,
+                esc(name)
+            );
         }
         s.push_str("</svg>\n");
         s

@@ -119,7 +119,9 @@ pub fn activation_maximisation<E: Element, M: Forward<E>>(
             })
             .pop()
             .flatten()
-            .unwrap_or_else(|| panic!("activation_maximisation: layer {layer:?} did not run at {}:{}", at.file(), at.line()));
+            .unwrap_or_else(|| {
+                panic!("activation_maximisation: layer {layer:?} did not run at {}:{}", at.file(), at.line())
+            });
             assert!(
                 y.ndim() >= 2 && unit < y.shape()[1],
                 "activation_maximisation: no unit {unit} in layer {layer:?} (output shape {:?}) at {}:{}",

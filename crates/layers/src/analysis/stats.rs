@@ -326,7 +326,8 @@ impl<'m, E: Element> StatsCollector<'m, E> {
         for (i, layer) in self.layers.iter().enumerate() {
             let own = &layer.params;
             let sq = |v: Vec<Option<f64>>| v.into_iter().map(|x| x.map(|x| x * x)).sum::<Option<f64>>().map(f64::sqrt);
-            let grad_norm = if own.is_empty() { None } else { sq(own.iter().map(|&j| grads.get(j).copied().flatten()).collect()) };
+            let grad_norm =
+                if own.is_empty() { None } else { sq(own.iter().map(|&j| grads.get(j).copied().flatten()).collect()) };
             let update_ratio = if own.is_empty() {
                 None
             } else {

@@ -79,11 +79,13 @@ pub(crate) fn short(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return v.to_string();
     }
-    let mag = v.abs().log10().floor();
-    if (-3.0..5.0).contains(&mag) {
-        format!("{:.*}", (3.0 - mag).max(0.0) as usize, v)
+    // The exponent after rounding to 4 digits (0.99996 prints as 1.000).
+    let sci = format!("{v:.3e}");
+    let mag: i32 = sci.split_once('e').and_then(|(_, e)| e.parse().ok()).unwrap_or(0);
+    if (-3..5).contains(&mag) {
+        format!("{:.*}", (3 - mag).max(0) as usize, v)
     } else {
-        format!("{v:.3e}")
+        sci
     }
 }
 
@@ -155,19 +157,28 @@ impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cells: Vec<Vec<String>> = self.rows.iter().map(|r| r.iter().map(Cell::terminal).collect()).collect();
         let widths: Vec<usize> = (0..self.columns.len())
-            .map(|c| cells.iter().map(|r| r[c].chars().count()).chain([self.columns[c].chars().count()]).max().unwrap_or(0))
+            .map(|c| {
+                cells.iter().map(|r| r[c].chars().count()).chain([self.columns[c].chars().count()]).max().unwrap_or(0)
+            })
             .collect();
         let numeric: Vec<bool> = (0..self.columns.len())
             .map(|c| self.rows.iter().any(|r| matches!(r[c], Cell::Int(_) | Cell::Float(_))))
             .collect();
-        let line = |f: &mut fmt::Formatter<'_>, row: &[String]| -> fmt::Result {
-            let parts: Vec<String> = row
-                .iter()
-                .enumerate()
-                .map(|(c, s)| if numeric[c] { format!("{s:>w$}", w = widths[c]) } else { format!("{s:<w$}", w = widths[c]) })
-                .collect();
-            writeln!(f, "{}", parts.join("  ").trim_end())
-        };
+        let line =
+            |f: &mut fmt::Formatter<'_>, row: &[String]| -> fmt::Result {
+                let parts: Vec<String> =
+                    row.iter()
+                        .enumerate()
+                        .map(|(c, s)| {
+                            if numeric[c] {
+                                format!("{s:>w$}", w = widths[c])
+                            } else {
+                                format!("{s:<w$}", w = widths[c])
+                            }
+                        })
+                        .collect();
+                writeln!(f, "{}", parts.join("  ").trim_end())
+            };
         line(f, &self.columns)?;
         line(f, &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())?;
         for r in &cells {
