@@ -11,7 +11,8 @@ use lamina::core::{cross_entropy, manual_seed, no_grad, CrossEntropyOptions, Ten
 use lamina::data::{load_idx_classification, Dataset};
 use lamina::layers::analysis::{
     ablate, activation_maximisation, cka_matrix, collect_activations, image_grid, leaf_layers, saliency, write_png,
-    Ablation, ActivationMaxConfig, Colormap, Evaluation, GridOptions, LinePlot, Series, StatsCollector, Table,
+    Ablation, ActivationMaxConfig, Colormap, Evaluation, GridOptions, LayerRecord, LinePlot, Series, StatsCollector,
+    Table,
 };
 use lamina::layers::{
     Conv2d, ConvConfig, Flatten, Forward, Linear, MaxPool2d, ModuleExt, Padding, ReLU, Sequential, Tanh,
@@ -150,18 +151,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         .series(Series::new("train (batch)", train_curve))
         .series(Series::new("test", test_curve))
         .save(out("loss.svg"))?;
-    LinePlot::new("Gradient norm per layer")
-        .x_label("step")
-        .y_label("||dL/dW|| of the layer's parameters")
-        .log_y(true)
-        .all_series(stats.layer_series(|r| r.grad_norm))
-        .save(out("grad_norms.svg"))?;
-    LinePlot::new("Update-to-weight ratio per layer")
-        .x_label("step")
-        .y_label("||ΔW|| / ||W|| per step")
-        .log_y(true)
-        .all_series(stats.layer_series(|r| r.update_ratio))
-        .save(out("update_ratios.svg"))?;
+    let curves: [(&str, &str, fn(&LayerRecord) -> Option<f64>, &str); 2] = [
+        ("Gradient norm per layer", "||dL/dW|| of the layer's parameters", |r| r.grad_norm, "grad_norms.svg"),
+        ("Update-to-weight ratio per layer", "||ΔW|| / ||W|| per step", |r| r.update_ratio, "update_ratios.svg"),
+    ];
+    for (title, y_label, value, file) in curves {
+        let plot = LinePlot::new(title).x_label("step").y_label(y_label).log_y(true);
+        plot.all_series(stats.layer_series(value)).save(out(file))?;
+    }
     drop(stats);
 
     // ---------------------------------------------------------------- ablation

@@ -29,6 +29,19 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// An SVG document's opening: the root element, a white background and
+/// `title` centred on `title_x` (close it with `</svg>`).
+fn svg_start(w: f64, h: f64, title: &str, title_x: f64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let _ = writeln!(s, r#"<text x="{title_x}" y="24" text-anchor="middle" font-size="15">{}</text>"#, esc(title));
+    s
+}
+
 /// About five round tick values covering `lo..=hi`.
 fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     let raw = (hi - lo) / 5.0;
@@ -151,18 +164,7 @@ impl LinePlot {
         let px = |x: f64| left + (x - x0) / (x1 - x0) * pw;
         let py = |y: f64| top + (1.0 - (y - y0) / (y1 - y0)) * ph;
 
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
-        );
-        let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>"#,
-            left + pw / 2.0,
-            esc(&self.title)
-        );
+        let mut s = svg_start(w, h, &self.title, left + pw / 2.0);
         let _ = writeln!(s, r##"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>"##);
         for t in ticks(x0, x1) {
             let x = px(t);
@@ -271,18 +273,7 @@ impl Heatmap {
         let finite = self.values.iter().flatten().filter(|v| v.is_finite());
         let (lo, hi) =
             self.range.unwrap_or_else(|| finite.fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v))));
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
-        );
-        let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="24" text-anchor="middle" font-size="15">{}</text>"#,
-            w / 2.0,
-            esc(&self.title)
-        );
+        let mut s = svg_start(w, h, &self.title, w / 2.0);
         for (i, (name, row)) in self.rows.iter().zip(&self.values).enumerate() {
             let y = top + i as f64 * cell;
             let _ = writeln!(
