@@ -52,4 +52,6 @@ mod guide_doctests {
     pub struct Optimisation;
     #[doc = include_str!("../../../docs/src/porting-from-pytorch.md")]
     pub struct PortingFromPytorch;
+    #[doc = include_str!("../../../docs/src/layer-analysis.md")]
+    pub struct LayerAnalysis;
 }

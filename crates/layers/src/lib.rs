@@ -48,6 +48,7 @@ macro_rules! stateless {
 }
 
 mod activation;
+pub mod analysis;
 mod batchnorm;
 mod blocks;
 mod conv;
