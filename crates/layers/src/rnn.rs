@@ -235,11 +235,26 @@ impl<E: Element> RecurrentWeights<E> {
         }
     }
 
+    /// `weight_hhᵀ` and `weight_hrᵀ`: views for one step, contiguous copies
+    /// for a sequence (made once, they make every step's product and its
+    /// weight gradient run on contiguous memory).
+    fn transposed(&self, contiguous: bool) -> Transposed<E> {
+        let t = |w: &Tensor<E>| if contiguous { w.t().contiguous() } else { w.t() };
+        Transposed { hh: t(&self.weight_hh), hr: self.weight_hr.as_ref().map(t) }
+    }
+
     /// One time step from the input gates `gi: [B, G·H]` (from
     /// [`input_gates`](Self::input_gates)) and the state `h: [B, H_out]`
     /// (`c: [B, H]` for an LSTM): the new `h` and `c`.
-    fn step(&self, kind: Kind, gi: &Tensor<E>, h: &Tensor<E>, c: Option<&Tensor<E>>) -> (Tensor<E>, Option<Tensor<E>>) {
-        let gh = h.matmul(&self.weight_hh.t());
+    fn step(
+        &self,
+        kind: Kind,
+        t: &Transposed<E>,
+        gi: &Tensor<E>,
+        h: &Tensor<E>,
+        c: Option<&Tensor<E>>,
+    ) -> (Tensor<E>, Option<Tensor<E>>) {
+        let gh = h.matmul(&t.hh);
         let hs = self.hidden_size(kind);
         match kind {
             Kind::Rnn(nl) => {
@@ -257,8 +272,8 @@ impl<E: Element> RecurrentWeights<E> {
                 let g = gates.narrow(1, 2 * hs, hs).tanh();
                 let c = f * c.expect("an LSTM step has a cell state") + i * g;
                 let h = o * c.tanh();
-                let h = match &self.weight_hr {
-                    Some(w_hr) => h.matmul(&w_hr.t()),
+                let h = match &t.hr {
+                    Some(w_hr) => h.matmul(w_hr),
                     None => h,
                 };
                 (h, Some(c))
@@ -293,12 +308,13 @@ impl<E: Element> RecurrentWeights<E> {
         reverse: bool,
         pad: &[Option<Mask>],
     ) -> (Tensor<E>, Tensor<E>, Option<Tensor<E>>) {
-        let gi = self.input_gates(kind, x);
         let steps = pad.len();
+        let gi = step_views(&self.input_gates(kind, x), steps, batch);
+        let w = self.transposed(true);
         let mut outs: Vec<Option<Tensor<E>>> = vec![None; steps];
         let order: Vec<usize> = if reverse { (0..steps).rev().collect() } else { (0..steps).collect() };
         for t in order {
-            let (h_new, c_new) = self.step(kind, &gi.narrow(0, t * batch, batch), &h, c.as_ref());
+            let (h_new, c_new) = self.step(kind, &w, &gi[t], &h, c.as_ref());
             match &pad[t] {
                 None => {
                     outs[t] = Some(h_new.clone());
@@ -314,6 +330,31 @@ impl<E: Element> RecurrentWeights<E> {
         let outs: Vec<&Tensor<E>> = outs.iter().map(|o| o.as_ref().expect("every step ran")).collect();
         (Tensor::cat(&outs, 0), h, c)
     }
+}
+
+/// `weight_hhᵀ` and `weight_hrᵀ` as a step multiplies by them.
+struct Transposed<E: Element> {
+    hh: Tensor<E>,
+    hr: Option<Tensor<E>>,
+}
+
+/// The `steps` consecutive blocks of `batch` rows of `x`, as views split by
+/// halving. A view's gradient is its parent's shape zero-padded, so slicing
+/// each step straight from `x` would make backward O(steps²) in `x`'s size;
+/// halving makes it O(steps·log steps).
+fn step_views<E: Element>(x: &Tensor<E>, steps: usize, batch: usize) -> Vec<Tensor<E>> {
+    fn halve<E: Element>(x: &Tensor<E>, steps: usize, batch: usize, out: &mut Vec<Tensor<E>>) {
+        if steps == 1 {
+            out.push(x.clone());
+            return;
+        }
+        let half = steps / 2;
+        halve(&x.narrow(0, 0, half * batch), half, batch, out);
+        halve(&x.narrow(0, half * batch, (steps - half) * batch), steps - half, batch, out);
+    }
+    let mut out = Vec::with_capacity(steps);
+    halve(x, steps, batch, &mut out);
+    out
 }
 
 /// Fills every parameter with PyTorch's default, U(±1/√hidden_size), in order.
@@ -762,7 +803,7 @@ impl<E: Element> Cell<E> {
         let x = batch_of(x);
         let gi = self.weights.input_gates(self.kind, &x);
         let c = (self.kind == Kind::Lstm).then(|| state(c));
-        let (h, c) = self.weights.step(self.kind, &gi, &state(h), c.as_ref());
+        let (h, c) = self.weights.step(self.kind, &self.weights.transposed(false), &gi, &state(h), c.as_ref());
         let unbatch = |t: Tensor<E>| if batched { t } else { t.squeeze(0) };
         (unbatch(h), c.map(unbatch))
     }
