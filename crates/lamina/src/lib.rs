@@ -44,6 +44,8 @@ mod guide_doctests {
     pub struct Autograd;
     #[doc = include_str!("../../../docs/src/layers.md")]
     pub struct Layers;
+    #[doc = include_str!("../../../docs/src/layers-recurrent.md")]
+    pub struct LayersRecurrent;
     #[doc = include_str!("../../../docs/src/custom-layer.md")]
     pub struct CustomLayer;
     #[doc = include_str!("../../../docs/src/initialisation.md")]
@@ -52,6 +54,8 @@ mod guide_doctests {
     pub struct Optimisation;
     #[doc = include_str!("../../../docs/src/porting-from-pytorch.md")]
     pub struct PortingFromPytorch;
+    #[doc = include_str!("../../../docs/src/checkpoints.md")]
+    pub struct Checkpoints;
     #[doc = include_str!("../../../docs/src/layer-analysis.md")]
     pub struct LayerAnalysis;
 }

@@ -235,9 +235,3 @@ pub(crate) fn read_checked(path: &Path, elem: Option<ElementType>) -> Result<Vec
     file.take(header.file_len - format::HEADER_LEN as u64).read_to_end(&mut bytes).map_err(io("read"))?;
     Ok(bytes)
 }
-
-/// The guide's chapter on checkpoints (docs/src/checkpoints.md), included so
-/// that its examples run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../../docs/src/checkpoints.md")]
-pub struct GuideChapter;
