@@ -13,10 +13,14 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod checkpoint;
+
 pub use lamina_core as core;
 pub use lamina_init as init;
 pub use lamina_layers as layers;
 pub use lamina_optim as optim;
+
+pub mod data;
 
 /// The names most programs need, in one import.
 pub mod prelude {
@@ -24,4 +28,34 @@ pub mod prelude {
         grad, gradcheck, gradgradcheck, manual_seed, no_grad, no_grad_guard, Element, GradOptions, IndexTensor, Mask,
         Tensor,
     };
+}
+
+/// The guide's chapters (docs/src), compiled and run as doctests so that
+/// every Rust block in the book builds and passes.
+#[cfg(doctest)]
+mod guide_doctests {
+    #[doc = include_str!("../../../docs/src/introduction.md")]
+    pub struct Introduction;
+    #[doc = include_str!("../../../docs/src/installation.md")]
+    pub struct Installation;
+    #[doc = include_str!("../../../docs/src/tensors-and-tape.md")]
+    pub struct TensorsAndTape;
+    #[doc = include_str!("../../../docs/src/autograd.md")]
+    pub struct Autograd;
+    #[doc = include_str!("../../../docs/src/layers.md")]
+    pub struct Layers;
+    #[doc = include_str!("../../../docs/src/layers-recurrent.md")]
+    pub struct LayersRecurrent;
+    #[doc = include_str!("../../../docs/src/custom-layer.md")]
+    pub struct CustomLayer;
+    #[doc = include_str!("../../../docs/src/initialisation.md")]
+    pub struct Initialisation;
+    #[doc = include_str!("../../../docs/src/optimisation.md")]
+    pub struct Optimisation;
+    #[doc = include_str!("../../../docs/src/porting-from-pytorch.md")]
+    pub struct PortingFromPytorch;
+    #[doc = include_str!("../../../docs/src/checkpoints.md")]
+    pub struct Checkpoints;
+    #[doc = include_str!("../../../docs/src/layer-analysis.md")]
+    pub struct LayerAnalysis;
 }

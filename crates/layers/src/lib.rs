@@ -48,6 +48,7 @@ macro_rules! stateless {
 }
 
 mod activation;
+pub mod analysis;
 mod attention;
 mod batchnorm;
 mod blocks;
@@ -62,6 +63,7 @@ mod lsuv;
 mod module;
 mod norm;
 mod pool;
+mod rnn;
 mod state;
 mod transformer;
 
@@ -93,6 +95,7 @@ pub use pool::{
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, GlobalAvgPool,
     GlobalMaxPool, MaxPool1d, MaxPool2d,
 };
+pub use rnn::{GRUCell, LSTMCell, RNNCell, RecurrentConfig, RecurrentWeights, RnnNonlinearity, GRU, LSTM, RNN};
 pub use state::{StateDict, StateDictError};
 pub use transformer::{
     DecoderOptions, EncoderOptions, LearnedPositionalEmbedding, SinusoidalPositionalEncoding, Transformer,

@@ -14,6 +14,8 @@
 //! outputs.
 
 use super::nn::{for_each_block, with_contiguous};
+use crate::gemm::gemm;
+use crate::profile::{scope, Family};
 use crate::tensor::at;
 use crate::threads::map_tasks;
 use crate::{Element, Tensor};
@@ -52,53 +54,6 @@ fn with_scratch<E: Element, R>(len: usize, f: impl FnOnce(&mut [E]) -> R) -> R {
         SCRATCH.with(|s| s.borrow_mut().push(Box::new(buf)));
     }
     r
-}
-
-/// `c = a b + beta c` for an `m x k` matrix `a` and a `k x n` matrix `b` given
-/// by (row, column) strides in elements, into `c` with row stride `rsc`.
-/// `beta` is 0 (overwrite) or 1 (accumulate).
-fn gemm<E: Element>(
-    [m, k, n]: [usize; 3],
-    a: &[E],
-    [rsa, csa]: [usize; 2],
-    b: &[E],
-    [rsb, csb]: [usize; 2],
-    beta: E,
-    c: &mut [E],
-    rsc: usize,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!((m - 1) * rsc + n <= c.len(), "gemm: output out of bounds");
-    if k == 0 {
-        if beta == E::zero() {
-            c.chunks_mut(rsc).take(m).for_each(|r| r[..n].fill(E::zero()));
-        }
-        return;
-    }
-    assert!((m - 1) * rsa + (k - 1) * csa < a.len(), "gemm: left operand out of bounds");
-    assert!((k - 1) * rsb + (n - 1) * csb < b.len(), "gemm: right operand out of bounds");
-    // SAFETY: the asserts above keep every element the strides address
-    // inside `a`, `b` and `c`; `c` is a unique borrow, so it aliases neither.
-    unsafe {
-        E::gemm(
-            m,
-            k,
-            n,
-            E::one(),
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            beta,
-            c.as_mut_ptr(),
-            rsc as isize,
-            1,
-        )
-    }
 }
 
 /// The geometry of a 2-d sliding window: a convolution maps `big` spatial
@@ -223,6 +178,7 @@ fn strides4<E: Element>(t: &Tensor<E>) -> ([usize; 4], usize) {
 
 /// `conv(x, w) + b` for `x: [N, C, big]`, `w: [O, C / groups, kernel]` (unrecorded).
 fn conv_raw<E: Element>(x: &Tensor<E>, w: &Tensor<E>, b: Option<&Tensor<E>>, g: &Geom, groups: usize) -> Tensor<E> {
+    let _profile = scope(Family::Conv);
     let (n, o, cg) = (x.shape()[0], w.shape()[0], w.shape()[1]);
     let (og, l) = (o / groups, g.cols());
     let k = cg * g.taps();
@@ -274,6 +230,7 @@ fn conv_transpose_raw<E: Element>(
     g: &Geom,
     groups: usize,
 ) -> Tensor<E> {
+    let _profile = scope(Family::Conv);
     let (n, o, cg) = (x.shape()[0], x.shape()[1], w.shape()[1]);
     let (og, c, l, plane) = (o / groups, cg * groups, g.cols(), g.plane());
     let k = cg * g.taps();
@@ -299,6 +256,7 @@ fn conv_transpose_raw<E: Element>(
 /// The gradient of `<conv(u, w), y>` with respect to `w`, for `u: [N, C, big]`
 /// and `y: [N, O, small]`: `[O, C / groups, kernel]` (unrecorded).
 fn weight_grad_raw<E: Element>(u: &Tensor<E>, y: &Tensor<E>, g: &Geom, groups: usize) -> Tensor<E> {
+    let _profile = scope(Family::Conv);
     let (n, c, o) = (u.shape()[0], u.shape()[1], y.shape()[1]);
     let (cg, og, l) = (c / groups, o / groups, g.cols());
     let k = cg * g.taps();
@@ -330,6 +288,7 @@ fn weight_grad_raw<E: Element>(u: &Tensor<E>, y: &Tensor<E>, g: &Geom, groups: u
 
 /// The patch matrices `[N, C * taps, cols]` of `x: [N, C, big]` (unrecorded).
 fn unfold_raw<E: Element>(x: &Tensor<E>, g: &Geom) -> Tensor<E> {
+    let _profile = scope(Family::Conv);
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let rows = c * g.taps();
     let mut out = vec![E::zero(); n * rows * g.cols()];
@@ -344,6 +303,7 @@ fn unfold_raw<E: Element>(x: &Tensor<E>, g: &Geom) -> Tensor<E> {
 
 /// Sums patch matrices `[N, C * taps, cols]` back into `[N, C, big]` (unrecorded).
 fn fold_raw<E: Element>(cols: &Tensor<E>, g: &Geom) -> Tensor<E> {
+    let _profile = scope(Family::Conv);
     let (n, rows) = (cols.shape()[0], cols.shape()[1]);
     let c = rows / g.taps();
     let mut out = vec![E::zero(); n * c * g.plane()];

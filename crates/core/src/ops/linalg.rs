@@ -1,6 +1,7 @@
 //! Matrix products through matrixmultiply's strided GEMM: transposed operands
 //! are passed by strides, never copied.
 
+use crate::gemm::gemm;
 use crate::layout::{broadcast_shapes, walk};
 use crate::tensor::at;
 use crate::threads::{install, num_threads};
@@ -11,6 +12,16 @@ use std::panic::Location;
 
 /// Below this many multiply-adds a product runs on one thread.
 const PAR_FLOPS: usize = 1 << 18;
+
+/// Rows per GEMM call for an `m`-row product: whole when small, else about a
+/// quarter (a multiple of 16, 64 to 256 rows) so two to four threads share it.
+fn chunk_rows(m: usize) -> usize {
+    if m <= 64 {
+        m.max(1)
+    } else {
+        (m.div_ceil(4).next_multiple_of(16)).clamp(64, 256)
+    }
+}
 
 /// `a @ b` for `a: [..., m, k]`, `b: [..., k, n]` with broadcast batch dims (unrecorded).
 #[track_caller]
@@ -37,51 +48,27 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
         let (sa, sb) = (&la.strides()[..batch.len()], &lb.strides()[..batch.len()]);
         walk(&batch, [sa, sb], [la.offset(), lb.offset()], 0..nb, |[i, j]| offs.push((i, j)));
         let nbd = batch.len();
-        let (rsa, csa) = (la.strides()[nbd] as isize, la.strides()[nbd + 1] as isize);
-        let (rsb, csb) = (lb.strides()[nbd] as isize, lb.strides()[nbd + 1] as isize);
+        let (rsa, csa) = (la.strides()[nbd], la.strides()[nbd + 1]);
+        let (rsb, csb) = (lb.strides()[nbd], lb.strides()[nbd + 1]);
         a.with_data(|da, _| {
             b.with_data(|db, _| {
-                // One GEMM on rows `r0..r0 + rows` of batch `bi`, into `c`.
-                let gemm = |bi: usize, r0: usize, rows: usize, c: &mut [E]| {
+                // Rows `r0..` of batch `bi`'s product, into `c` (whole rows).
+                let product = |bi: usize, r0: usize, c: &mut [E]| {
                     let (oa, ob) = offs[bi];
-                    // SAFETY: `oa + r0*rsa` and the strides stay inside `da`
-                    // because the layouts were built from valid views of that
-                    // storage; `c` is an exclusive chunk of `rows x n`
-                    // elements, disjoint from the inputs (a fresh buffer).
-                    unsafe {
-                        E::gemm(
-                            rows,
-                            k,
-                            n,
-                            E::one(),
-                            da.as_ptr().add(oa + r0 * rsa as usize),
-                            rsa,
-                            csa,
-                            db.as_ptr().add(ob),
-                            rsb,
-                            csb,
-                            E::zero(),
-                            c.as_mut_ptr(),
-                            n as isize,
-                            1,
-                        )
-                    }
+                    gemm([c.len() / n, k, n], &da[oa + r0 * rsa..], [rsa, csa], &db[ob..], [rsb, csb], E::zero(), c, n);
                 };
-                let threads = num_threads();
-                if threads == 1 || nb * m * n * k < PAR_FLOPS {
-                    for (bi, c) in out.chunks_mut(m * n).enumerate() {
-                        gemm(bi, 0, m, c);
+                // Work is split by shape alone, never by the thread count, so
+                // every product sees the same GEMM calls on any pool.
+                let rows = chunk_rows(m);
+                let parallel = num_threads() > 1 && nb * m * n * k >= PAR_FLOPS;
+                if !parallel {
+                    for (bi, cb) in out.chunks_mut(m * n).enumerate() {
+                        cb.chunks_mut(rows * n).enumerate().for_each(|(ri, c)| product(bi, ri * rows, c));
                     }
-                } else if nb >= threads {
-                    install(|| out.par_chunks_mut(m * n).enumerate().for_each(|(bi, c)| gemm(bi, 0, m, c)));
                 } else {
-                    // Few large products: split each one's rows across threads.
-                    let rows = m.div_ceil(threads).max(16);
                     install(|| {
                         out.par_chunks_mut(m * n).enumerate().for_each(|(bi, cb)| {
-                            cb.par_chunks_mut(rows * n)
-                                .enumerate()
-                                .for_each(|(ri, c)| gemm(bi, ri * rows, c.len() / n, c))
+                            cb.par_chunks_mut(rows * n).enumerate().for_each(|(ri, c)| product(bi, ri * rows, c))
                         })
                     });
                 }
@@ -116,6 +103,14 @@ impl<E: Element> Tensor<E> {
                 at(Location::caller())
             );
         }
+        if rhs.ndim() == 2 && self.ndim() > 2 {
+            // A matrix applied to a batch is one GEMM over the batch's rows, as
+            // PyTorch folds it; the weight's gradient is then one GEMM too.
+            let (lead, k) = self.shape().split_at(ra - 1);
+            let mut out_shape = lead.to_vec();
+            out_shape.push(rhs.shape()[1]);
+            return self.reshape(&[lead.iter().product(), k[0]]).mm_nd(rhs).reshape(&out_shape);
+        }
         let a = if self.ndim() == 1 { self.unsqueeze(0) } else { self.clone() };
         let b = if rhs.ndim() == 1 { rhs.unsqueeze(1) } else { rhs.clone() };
         let mut out = a.mm_nd(&b);
@@ -138,6 +133,66 @@ impl<E: Element> Tensor<E> {
                 c.needs(1).then(|| a.transpose(-1, -2).mm_nd(g).sum_to(b.shape()))
             ]
         })
+    }
+
+    /// `x Wᵀ + b` over the last dimension of `x: [..., in]`, for `weight:
+    /// [out, in]` and `bias: [out]`, PyTorch's `F.linear`. One recorded op whose
+    /// gradients are GEMMs written straight into each operand's layout:
+    /// dx = g W, dW = gᵀ x (contiguous, like the weight), db = Σ g.
+    ///
+    /// ```
+    /// use lamina_core::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![1.0, 2.0], &[1, 2]);
+    /// let w = Tensor::from_vec(vec![1.0, 0.0, 1.0, 1.0, 0.5, -1.0], &[3, 2]);
+    /// let b = Tensor::from_vec(vec![0.0, 1.0, 2.0], &[3]);
+    /// assert_eq!(x.linear(&w, Some(&b)).to_vec(), vec![1.0, 4.0, 0.5]);
+    /// ```
+    #[track_caller]
+    pub fn linear(&self, weight: &Tensor<E>, bias: Option<&Tensor<E>>) -> Tensor<E> {
+        let (out, k) = match weight.shape() {
+            &[o, i] => (o, i),
+            _ => self.linear_error(weight, bias),
+        };
+        if self.ndim() == 0 || self.shape()[self.ndim() - 1] != k || bias.is_some_and(|b| b.shape() != [out]) {
+            self.linear_error(weight, bias);
+        }
+        let lead = &self.shape()[..self.ndim() - 1];
+        let rows: usize = lead.iter().product();
+        let mut out_shape = lead.to_vec();
+        out_shape.push(out);
+        let x2 = self.reshape(&[rows, k]);
+        let y = {
+            let y = batched_gemm(&x2, &weight.t());
+            if let Some(b) = bias {
+                let bias = b.to_vec();
+                y.with_data_mut(|yd| {
+                    yd.chunks_mut(out).for_each(|r| r.iter_mut().zip(&bias).for_each(|(o, &v)| *o = *o + v))
+                });
+            }
+            y.reshape(&out_shape)
+        };
+        let (x, w, x_shape) = (x2, weight.clone(), self.shape().to_vec());
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        y.record("linear", &inputs, move |c, g| {
+            let g2 = g.reshape(&[x.shape()[0], w.shape()[0]]);
+            smallvec![
+                c.needs(0).then(|| g2.mm_nd(&w).reshape(&x_shape)),
+                c.needs(1).then(|| g2.t().mm_nd(&x)),
+                c.needs(2).then(|| g2.sum_dims(&[0], false)),
+            ]
+        })
+    }
+
+    #[track_caller]
+    fn linear_error(&self, weight: &Tensor<E>, bias: Option<&Tensor<E>>) -> ! {
+        panic!(
+            "linear: input {:?} does not fit weight {:?} and bias {:?} (want [..., in], [out, in], [out]) at {}",
+            self.shape(),
+            weight.shape(),
+            bias.map(|b| b.shape().to_vec()),
+            at(Location::caller())
+        )
     }
 
     /// Batched matrix product of two 3-d tensors `[b, m, k] @ [b, k, n]`.

@@ -500,10 +500,85 @@ fn build_attention<E: Element>(name: &str, c: &Config<'_>) -> Result<Option<Box<
     }))
 }
 
+/// Implements [`CaseLayer`] for a recurrent layer or cell whose forward takes
+/// the input and optional initial states (`h0`, and `c0` for the LSTMs).
+macro_rules! recurrent_case {
+    ($t:ident, [$($state:literal),*], |$m:ident, $x:ident, $s:ident| $outputs:expr) => {
+        impl<E: Element> CaseLayer<E> for lamina::layers::$t<E> {
+            fn signature(&self) -> &'static [&'static str] {
+                &["input", $($state),*]
+            }
+            fn call(&self, args: &Args<'_, E>) -> Result<Vec<Tensor<E>>, String> {
+                let $m = self;
+                let $x = args.float("input")?;
+                let $s: Vec<Tensor<E>> = [$($state),*].iter().map(|n| args.val(n)).collect::<Result<Vec<_>, _>>()?
+                    .into_iter().flatten().map(|v| v.float().cloned()).collect::<Result<_, _>>()?;
+                if !$s.is_empty() && $s.len() != [$($state),*].len() {
+                    return Err(format!("give all of {:?} or none", [$($state),*]));
+                }
+                Ok($outputs)
+            }
+        }
+    };
+}
+recurrent_case!(RNN, ["h0"], |m, x, s| {
+    let (y, h) = m.forward(&x, s.first());
+    vec![y, h]
+});
+recurrent_case!(GRU, ["h0"], |m, x, s| {
+    let (y, h) = m.forward(&x, s.first());
+    vec![y, h]
+});
+recurrent_case!(LSTM, ["h0", "c0"], |m, x, s| {
+    let (y, (h, c)) = m.forward(&x, s.first().zip(s.get(1)));
+    vec![y, h, c]
+});
+recurrent_case!(RNNCell, ["hx"], |m, x, s| vec![m.forward(&x, s.first())]);
+recurrent_case!(GRUCell, ["hx"], |m, x, s| vec![m.forward(&x, s.first())]);
+recurrent_case!(LSTMCell, ["h0", "c0"], |m, x, s| {
+    let (h, c) = m.forward(&x, s.first().zip(s.get(1)));
+    vec![h, c]
+});
+
+/// `RNN`, `LSTM`, `GRU` and their cells from PyTorch's constructor options
+/// (each type reads only the options its constructor has).
+fn build_recurrent<E: Element>(name: &str, c: &Config<'_>) -> Result<Option<Box<dyn CaseLayer<E>>>, String> {
+    use lamina::layers::*;
+    if !matches!(name, "RNN" | "LSTM" | "GRU" | "RNNCell" | "LSTMCell" | "GRUCell") {
+        return Ok(None);
+    }
+    let (input, hidden) = (c.usize("input_size")?, c.usize("hidden_size")?);
+    let nonlinearity = |c: &Config<'_>| c.str_or("nonlinearity", "tanh")?.parse::<RnnNonlinearity>();
+    let layer = |nonlinearity, proj_size| -> Result<RecurrentConfig, String> {
+        Ok(RecurrentConfig {
+            num_layers: c.usize_or("num_layers", 1)?,
+            nonlinearity,
+            bias: c.bool_or("bias", true)?,
+            batch_first: c.bool_or("batch_first", false)?,
+            dropout: c.f64_or("dropout", 0.0)?,
+            bidirectional: c.bool_or("bidirectional", false)?,
+            proj_size,
+            ..RecurrentConfig::new(input, hidden)
+        })
+    };
+    Ok(Some(match name {
+        "RNN" => Box::new(RNN::with_config(layer(nonlinearity(c)?, 0)?)),
+        "LSTM" => Box::new(LSTM::with_config(layer(RnnNonlinearity::Tanh, c.usize_or("proj_size", 0)?)?)),
+        "GRU" => Box::new(GRU::with_config(layer(RnnNonlinearity::Tanh, 0)?)),
+        "RNNCell" => Box::new(RNNCell::new(input, hidden, c.bool_or("bias", true)?, nonlinearity(c)?)),
+        "LSTMCell" => Box::new(LSTMCell::new(input, hidden, c.bool_or("bias", true)?)),
+        _ => Box::new(GRUCell::new(input, hidden, c.bool_or("bias", true)?)),
+    }))
+}
+
 /// Builds a case's layer: [`build`]'s layers plus those whose input is not one float tensor.
 fn build_case<E: Element>(name: &str, config: &Value) -> Result<Box<dyn CaseLayer<E>>, String> {
     let c = Config::new(config);
-    if let Some(layer) = build_attention::<E>(name, &c)? {
+    let special = match build_recurrent::<E>(name, &c)? {
+        Some(layer) => Some(layer),
+        None => build_attention::<E>(name, &c)?,
+    };
+    if let Some(layer) = special {
         c.finish(name)?;
         return Ok(layer);
     }
