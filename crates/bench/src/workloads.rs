@@ -1,7 +1,11 @@
 //! The workloads, exactly as BENCHMARKS.md defines them.
 
 use lamina::core::{cross_entropy, CrossEntropyOptions, IndexTensor, MaxPool2dOptions};
-use lamina::layers::{Conv2d, ConvConfig, Flatten, Forward, Linear, MaxPool2d, ModuleExt, Padding, ReLU, Sequential};
+use lamina::layers::{
+    Conv2d, ConvConfig, Flatten, Forward, Linear, MaxPool2d, ModuleExt, Padding, ReLU, RecurrentConfig, Sequential,
+    TransformerEncoder, TransformerEncoderLayer, TransformerLayerConfig, LSTM,
+};
+use lamina::optim::AdamW;
 use lamina::optim::{Adam, Optimizer, Rule, Sgd};
 use lamina::prelude::*;
 
@@ -16,6 +20,8 @@ pub fn all() -> Vec<Workload> {
     vec![
         Workload { name: "mlp", setup: mlp },
         Workload { name: "cnn", setup: cnn },
+        Workload { name: "lstm", setup: lstm },
+        Workload { name: "transformer", setup: transformer },
         Workload { name: "overhead", setup: overhead },
         Workload { name: "matmul", setup: matmul },
     ]
@@ -28,7 +34,11 @@ fn classes(n: usize) -> IndexTensor {
 }
 
 /// One training step of `model` on `(x, y)`: forward, cross-entropy, backward, update.
-fn train_step<R: Rule + Send + 'static>(model: Sequential, x: Tensor, y: IndexTensor, rule: R) -> Box<dyn FnMut()> {
+fn train_step<M, R>(model: M, x: Tensor, y: IndexTensor, rule: R) -> Box<dyn FnMut()>
+where
+    M: Forward + 'static,
+    R: Rule + Send + 'static,
+{
     let mut opt = Optimizer::new(model.named_parameters(), rule);
     Box::new(move || {
         opt.zero_grad();
@@ -67,6 +77,66 @@ fn cnn() -> Box<dyn FnMut()> {
         .append(ReLU::new())
         .append(Linear::new(128, 10, true));
     train_step(model, Tensor::randn(&[64, 1, 28, 28]), classes(64), Adam { lr: 1e-3, ..Adam::default() })
+}
+
+/// An LSTM over a batch-first sequence, classified from its last step.
+struct LastStep {
+    lstm: LSTM,
+    head: Linear,
+}
+
+lamina::layers::parts!(LastStep: f32 { lstm, head });
+
+impl Forward for LastStep {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let (out, _) = self.lstm.forward(x, None);
+        let steps = out.shape()[1];
+        self.head.forward(&out.narrow(1, steps - 1, 1).squeeze(1))
+    }
+}
+
+/// LSTM 64-256 (one layer, batch-first) on [32, 32, 64], Linear 256-10 on the
+/// last step; Adam.
+fn lstm() -> Box<dyn FnMut()> {
+    manual_seed(0);
+    let model = LastStep {
+        lstm: LSTM::with_config(RecurrentConfig { batch_first: true, ..RecurrentConfig::new(64, 256) }),
+        head: Linear::new(256, 10, true),
+    };
+    train_step(model, Tensor::randn(&[32, 32, 64]), classes(32), Adam { lr: 1e-3, ..Adam::default() })
+}
+
+/// A transformer encoder whose mean over the sequence is classified.
+struct MeanPooled {
+    enc: TransformerEncoder,
+    head: Linear,
+}
+
+lamina::layers::parts!(MeanPooled: f32 { enc, head });
+
+impl Forward for MeanPooled {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.head.forward(&self.enc.forward(x).mean_dims(&[1], false))
+    }
+}
+
+/// Two pre-norm encoder layers (d_model 256, 4 heads, feed-forward 1024,
+/// ReLU, dropout 0, batch-first) on [16, 64, 256], mean over the sequence,
+/// Linear 256-10; AdamW.
+fn transformer() -> Box<dyn FnMut()> {
+    manual_seed(0);
+    let config = TransformerLayerConfig {
+        dim_feedforward: 1024,
+        dropout: 0.0,
+        batch_first: true,
+        norm_first: true,
+        ..TransformerLayerConfig::default()
+    };
+    let model = MeanPooled {
+        enc: TransformerEncoder::new(TransformerEncoderLayer::with_config(256, 4, config), 2, None),
+        head: Linear::new(256, 10, true),
+    };
+    train_step(model, Tensor::randn(&[16, 64, 256]), classes(16), AdamW { lr: 1e-3, ..AdamW::default() })
 }
 
 /// 2500 tiny ops and their backward: the cost of the tape itself.

@@ -6,7 +6,7 @@
 use crate::profile::{scope, Family};
 use crate::tape::{
     first_non_finite, is_anomaly_enabled, is_grad_enabled, set_anomaly_enabled, set_grad_enabled, BackwardCtx, Edge,
-    Node,
+    Node, SliceGrad,
 };
 use crate::tensor::at;
 use crate::{Element, Tensor};
@@ -201,6 +201,26 @@ impl<E: Element> Pass<'_, E> {
         }
     }
 
+    /// Adds a slice's gradient into the region it came from of its input's
+    /// pending gradient, in place; a leaf takes it zero-padded, whole.
+    fn send_slice(&mut self, edge: &Edge<E>, s: SliceGrad<E>) {
+        let Edge::Node(n) = edge else {
+            let whole = s.grad.slice_backward(edge_shape(edge), s.dim, s.start, s.step);
+            return self.send(edge, whole);
+        };
+        let mut pending = n.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let acc = match pending.take() {
+            Some(p) if p.is_exclusive() => p,
+            Some(p) => Tensor::from_vec(p.to_vec(), p.shape()),
+            None => {
+                self.heap.push(BySeq(n.clone()));
+                Tensor::zeros(&n.shape)
+            }
+        };
+        acc.add_at_slice(&s.grad, s.dim, s.start, s.step);
+        *pending = Some(acc);
+    }
+
     fn run(&mut self, retain: bool) -> Result<(), AutogradError> {
         let _profile = scope(Family::Tape);
         while let Some(BySeq(node)) = self.heap.pop() {
@@ -220,11 +240,11 @@ impl<E: Element> Pass<'_, E> {
                 }
             }
             let anomaly = is_anomaly_enabled();
+            let ctx = BackwardCtx { node: &node, slices: Default::default() };
             let grads = {
                 // Ops inside a backward rule are judged by the rule's result below.
                 let _quiet = set_anomaly_enabled(false);
                 let mut slot = node.backward.lock().unwrap_or_else(|e| e.into_inner());
-                let ctx = BackwardCtx { node: &node };
                 let f = if retain { slot.as_ref() } else { None };
                 match f {
                     Some(f) => f(&ctx, &g),
@@ -237,6 +257,11 @@ impl<E: Element> Pass<'_, E> {
                     },
                 }
             };
+            for s in ctx.slices.into_inner() {
+                if let Some(edge) = &node.edges[s.input] {
+                    self.send_slice(edge, s);
+                }
+            }
             if anomaly {
                 check_gradients(&node, &grads)?;
             }

@@ -81,12 +81,37 @@ impl<E: Element> Drop for Node<E> {
 /// What a backward rule can ask about the op it differentiates.
 pub struct BackwardCtx<'a, E: Element> {
     pub(crate) node: &'a Arc<Node<E>>,
+    /// Gradients of a slice of an input, added in place into that input's
+    /// accumulated gradient by the engine (see [`SliceGrad`]).
+    pub(crate) slices: std::cell::RefCell<Vec<SliceGrad<E>>>,
+}
+
+/// The gradient of a view `input.slice(dim, start, .., step)`: the engine adds
+/// it into the matching region of the input's gradient, so a tensor cut into
+/// `n` slices costs one buffer, not `n` zero-padded copies of it.
+pub(crate) struct SliceGrad<E: Element> {
+    pub(crate) input: usize,
+    pub(crate) grad: Tensor<E>,
+    pub(crate) dim: usize,
+    pub(crate) start: usize,
+    pub(crate) step: usize,
 }
 
 impl<E: Element> BackwardCtx<'_, E> {
     /// Whether input `i` needs a gradient (skip computing it otherwise).
     pub fn needs(&self, i: usize) -> bool {
         self.node.edges.get(i).is_some_and(|e| e.is_some())
+    }
+
+    /// Hands the engine `grad` as the gradient of the slice `(dim, start,
+    /// step)` of input `input`, when the backward is not itself recorded (a
+    /// recorded backward needs the differentiable zero-padded form).
+    pub(crate) fn add_to_slice(&self, input: usize, grad: &Tensor<E>, dim: usize, start: usize, step: usize) -> bool {
+        if is_grad_enabled() {
+            return false;
+        }
+        self.slices.borrow_mut().push(SliceGrad { input, grad: grad.clone(), dim, start, step });
+        true
     }
 
     /// Re-attaches the op's own saved output (saved detached, to avoid a

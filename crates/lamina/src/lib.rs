@@ -46,6 +46,8 @@ mod guide_doctests {
     pub struct Layers;
     #[doc = include_str!("../../../docs/src/layers-recurrent.md")]
     pub struct LayersRecurrent;
+    #[doc = include_str!("../../../docs/src/layers-attention.md")]
+    pub struct LayersAttention;
     #[doc = include_str!("../../../docs/src/custom-layer.md")]
     pub struct CustomLayer;
     #[doc = include_str!("../../../docs/src/initialisation.md")]
@@ -54,6 +56,8 @@ mod guide_doctests {
     pub struct Optimisation;
     #[doc = include_str!("../../../docs/src/porting-from-pytorch.md")]
     pub struct PortingFromPytorch;
+    #[doc = include_str!("../../../docs/src/performance.md")]
+    pub struct Performance;
     #[doc = include_str!("../../../docs/src/checkpoints.md")]
     pub struct Checkpoints;
     #[doc = include_str!("../../../docs/src/layer-analysis.md")]

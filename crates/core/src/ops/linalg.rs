@@ -2,6 +2,7 @@
 //! are passed by strides, never copied.
 
 use crate::gemm::gemm;
+use crate::profile::{scope, Family};
 use crate::layout::{broadcast_shapes, walk};
 use crate::tensor::at;
 use crate::threads::{install, num_threads};
@@ -35,6 +36,8 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
     let mut out_shape: Vec<usize> = batch.to_vec();
     out_shape.extend([m, n]);
     let nb: usize = batch.iter().product();
+    // Counted here too, on the calling thread, for products split over workers.
+    let _profile = scope(Family::Gemm);
     let mut out = vec![E::zero(); nb * m * n];
     if m * n > 0 {
         let mut full_a: Vec<usize> = batch.to_vec();

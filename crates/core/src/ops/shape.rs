@@ -283,8 +283,9 @@ impl<E: Element> Tensor<E> {
         }
         let len = (end - start).div_ceil(step);
         let src: Vec<usize> = self.shape().into();
-        view(self, self.layout().narrow(d, start, len, step))
-            .record("slice", &[self], move |_, g| smallvec![Some(g.slice_backward(&src, d, start, step))])
+        view(self, self.layout().narrow(d, start, len, step)).record("slice", &[self], move |c, g| {
+            smallvec![(!c.add_to_slice(0, g, d, start, step)).then(|| g.slice_backward(&src, d, start, step))]
+        })
     }
 
     /// Zeros of `shape` with `self` written at `start, start + step, ...` of
@@ -296,6 +297,18 @@ impl<E: Element> Tensor<E> {
         view(&out, out.layout().narrow(dim, start, len, step)).assign(self);
         let end = if len == 0 { start } else { start + (len - 1) * step + 1 };
         out.record("slice_backward", &[self], move |_, g| smallvec![Some(g.slice(dim as isize, start, end, step))])
+    }
+
+    /// Adds `g` into the region `slice(dim, start, .., step)` of `self`, in
+    /// place and unrecorded; `self` must be the only handle on its storage.
+    pub(crate) fn add_at_slice(&self, g: &Tensor<E>, dim: usize, start: usize, step: usize) {
+        let region = self.layout().narrow(dim, start, g.shape()[dim], step);
+        g.with_data(|gd, gl| {
+            let mut data = self.inner.storage.write();
+            walk(g.shape(), [region.strides(), gl.strides()], [region.offset(), gl.offset()], 0..g.numel(), |[i, j]| {
+                data[i] = data[i] + gd[j]
+            });
+        });
     }
 
     /// Pieces of `split_size` along `dim` (the last may be smaller), as views,
