@@ -3,6 +3,7 @@
 //! Nodes are visited in decreasing sequence number, a topological order of the
 //! recorded graph (every node was recorded after its inputs' nodes).
 
+use crate::profile::{scope, Family};
 use crate::tape::{
     first_non_finite, is_anomaly_enabled, is_grad_enabled, set_anomaly_enabled, set_grad_enabled, BackwardCtx, Edge,
     Node,
@@ -188,7 +189,12 @@ impl<E: Element> Pass<'_, E> {
                     }
                 }
                 None => {
-                    let g = run_hooks(&t.inner.hooks, g);
+                    let mut g = run_hooks(&t.inner.hooks, g);
+                    // As PyTorch's gradient layout contract: a contiguous leaf
+                    // gets a contiguous gradient, so optimizers read it in place.
+                    if !g.is_contiguous() && t.is_contiguous() {
+                        g = g.contiguous();
+                    }
                     add_into(&mut t.inner.grad.lock().unwrap_or_else(|e| e.into_inner()), g);
                 }
             },
@@ -196,6 +202,7 @@ impl<E: Element> Pass<'_, E> {
     }
 
     fn run(&mut self, retain: bool) -> Result<(), AutogradError> {
+        let _profile = scope(Family::Tape);
         while let Some(BySeq(node)) = self.heap.pop() {
             let g =
                 node.pending.lock().unwrap_or_else(|e| e.into_inner()).take().expect("queued nodes have a gradient");

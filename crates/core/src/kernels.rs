@@ -3,6 +3,7 @@
 //! record a backward rule.
 
 use crate::layout::{broadcast_shapes, walk, Layout};
+use crate::profile::{scope, Family};
 use crate::tensor::at;
 use crate::threads::{fill_chunks, install, map_tasks, num_threads, CHUNK, PAR_MIN};
 use crate::{Element, Tensor};
@@ -11,6 +12,7 @@ use std::panic::Location;
 
 /// `f` applied to every element; the result is contiguous.
 pub(crate) fn map<E: Element>(t: &Tensor<E>, f: impl Fn(E) -> E + Sync) -> Tensor<E> {
+    let _profile = scope(Family::Elementwise);
     let n = t.numel();
     let out = t.with_data(|data, layout| {
         if let Some(r) = layout.contiguous_range() {
@@ -51,6 +53,7 @@ pub(crate) fn zip<E: Element>(op: &str, a: &Tensor<E>, b: &Tensor<E>, f: impl Fn
             at(Location::caller())
         );
     };
+    let _profile = scope(Family::Elementwise);
     let n: usize = shape.iter().product();
     let out = a.with_data(|da, la| {
         b.with_data(|db, lb| {
@@ -236,6 +239,7 @@ pub(crate) fn reduce_with<E: Element, A: Copy + Send + Sync, R: Copy + Send>(
     fold: impl Fn(A, E, usize) -> A + Sync,
     finish: impl Fn(A, usize) -> R + Sync,
 ) -> Vec<R> {
+    let _profile = scope(Family::Reduction);
     let s = Source::new(t, dims, false);
     let vals = s.src.with_data(|data, layout| {
         if let (Some(r), Some(sizes)) = (layout.contiguous_range(), block_sizes(layout.shape(), &s.dims)) {
@@ -387,6 +391,7 @@ fn with_blocks<E: Element, R: Copy>(
 /// output is [`sum_map`] of its values in row-major order, so the bits depend
 /// on neither the thread count nor the layout, and `f32` sums are close to exact.
 pub(crate) fn sum_reduce<E: Element>(t: &Tensor<E>, dims: &[usize], keepdim: bool) -> Tensor<E> {
+    let _profile = scope(Family::Reduction);
     let out = with_blocks(t, dims, false, |x, [o, n, i]| {
         if i == 1 {
             map_tasks(o, o > 1 && o * n >= PAR_MIN, |k| E::of(sum_map(&x[k * n..(k + 1) * n], E::f64)))
@@ -404,6 +409,7 @@ pub(crate) fn reduce_rows<E: Element, R: Copy + Send>(
     dims: &[usize],
     f: impl Fn(&[E]) -> R + Sync,
 ) -> Vec<R> {
+    let _profile = scope(Family::Reduction);
     with_blocks(t, dims, true, |x, [o, n, _]| map_tasks(o, o > 1 && o * n >= PAR_MIN, |k| f(&x[k * n..(k + 1) * n])))
 }
 
@@ -412,6 +418,7 @@ pub(crate) fn reduce_rows<E: Element, R: Copy + Send>(
 /// matching block `x` of the input (`n` is `dim`'s size). A transposed or
 /// permuted `t` is read in place and the result keeps its storage order.
 fn along_dim<E: Element>(t: &Tensor<E>, dim: usize, run: impl Fn(&[E], &mut [E], usize, usize) + Sync) -> Tensor<E> {
+    let _profile = scope(Family::Reduction);
     let s = Source::new(t, &[dim], true);
     let shape = s.src.shape();
     let (n, inner) = (shape[s.dims[0]], shape[s.dims[0] + 1..].iter().product::<usize>());

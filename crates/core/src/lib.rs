@@ -24,6 +24,7 @@ mod gradcheck;
 mod kernels;
 mod layout;
 mod ops;
+pub mod profile;
 mod rng;
 mod tape;
 mod tensor;

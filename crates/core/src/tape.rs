@@ -7,6 +7,7 @@
 //! so with `create_graph` the backward pass is itself recorded.
 
 use crate::layout::Shape;
+use crate::profile::{scope, Family};
 use crate::tensor::{at, Inner};
 use crate::{Element, Tensor};
 use smallvec::SmallVec;
@@ -57,6 +58,7 @@ impl<E: Element> Drop for Node<E> {
     /// Frees a chain of nodes iteratively, so a graph thousands of ops deep
     /// cannot overflow the stack.
     fn drop(&mut self) {
+        let _profile = scope(Family::Tape);
         self.backward.get_mut().unwrap_or_else(|e| e.into_inner()).take();
         let mut stack: Vec<Arc<Node<E>>> = Vec::new();
         let push_edges = |edges: &mut SmallVec<[Option<Edge<E>>; 2]>, stack: &mut Vec<Arc<Node<E>>>| {
@@ -232,6 +234,7 @@ impl<E: Element> Tensor<E> {
         if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
             return self;
         }
+        let _profile = scope(Family::Tape);
         let node = Node {
             seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
             name,

@@ -265,3 +265,59 @@ fn conformance_with_pytorch() {
     let case = Case::load("matmul_batched_broadcast");
     case.check(&|xs| apply(&case, xs), &|xs| apply(&case, xs));
 }
+
+#[test]
+fn linear_is_x_times_weight_transposed_plus_bias() {
+    let x = t(&[1.0, 2.0, -1.0, 0.5, 3.0, 1.0], &[2, 1, 3]);
+    let w = t(&[1.0, 0.0, 2.0, -1.0, 1.0, 1.0], &[2, 3]);
+    let b = t(&[0.5, -0.5], &[2]);
+    // Row [1, 2, -1]: 1 + 0 - 2 + 0.5 = -0.5 and -1 + 2 - 1 - 0.5 = -0.5;
+    // row [0.5, 3, 1]: 0.5 + 0 + 2 + 0.5 = 3 and -0.5 + 3 + 1 - 0.5 = 3.
+    let y = x.linear(&w, Some(&b));
+    assert_eq!((y.shape(), y.to_vec()), (&[2usize, 1, 2][..], vec![-0.5, -0.5, 3.0, 3.0]));
+    assert_eq!(x.linear(&w, None).to_vec(), vec![-1.0, 0.0, 2.5, 3.5]);
+}
+
+#[test]
+fn linear_weight_gradient_is_contiguous_like_the_weight() {
+    let x = randn(&[4, 3]);
+    let w = randn(&[5, 3]).requires_grad_(true);
+    x.linear(&w, None).sum().backward();
+    let g = w.grad().unwrap();
+    assert!(g.is_contiguous());
+    // d/dW sum(x Wᵀ) = 1ᵀ x: every row of the gradient is the column sums of x.
+    let colsum = x.sum_dims(&[0], false).to_vec();
+    for row in g.to_vec().chunks(3) {
+        assert_close(row, &colsum);
+    }
+}
+
+#[test]
+fn linear_shape_errors_name_the_op_the_shapes_and_the_caller() {
+    let z = |s: &[usize]| Tensor::<f64>::zeros(s);
+    assert_panics(|| z(&[2, 3]).linear(&z(&[4, 2]), None), &["linear", "[2, 3]", "[4, 2]", "tests/"]);
+    assert_panics(|| z(&[2, 3]).linear(&z(&[4, 3]), Some(&z(&[3]))), &["linear", "[4, 3]", "[3]"]);
+    assert_panics(|| z(&[3]).linear(&z(&[3]), None), &["linear", "[3]"]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn linear_gradients(
+        (x, w, b) in (0..3usize, 1..=3usize, 1..=3usize).prop_flat_map(|(lead, k, o)| {
+            let mut xs: Vec<usize> = vec![2; lead];
+            xs.push(k);
+            (tensor(xs, -1.5, 1.5), tensor(vec![o, k], -1.5, 1.5), tensor(vec![o], -1.0, 1.0))
+        }),
+        transposed in any::<bool>(),
+    ) {
+        // A transposed weight view checks the strided path.
+        let f = |xs: &[Tensor<f64>]| {
+            let w = if transposed { xs[1].t().contiguous().t() } else { xs[1].clone() };
+            xs[0].linear(&w, Some(&xs[2]))
+        };
+        check(gradcheck(f, &[x.clone(), w.clone(), b.clone()]))?;
+        check(gradgradcheck(f, &[x, w, b]))?;
+    }
+}

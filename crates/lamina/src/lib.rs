@@ -32,3 +32,27 @@ pub mod prelude {
         Tensor,
     };
 }
+
+/// The guide's chapters (docs/src), compiled and run as doctests so that
+/// every Rust block in the book builds and passes.
+#[cfg(doctest)]
+mod guide_doctests {
+    #[doc = include_str!("../../../docs/src/introduction.md")]
+    pub struct Introduction;
+    #[doc = include_str!("../../../docs/src/installation.md")]
+    pub struct Installation;
+    #[doc = include_str!("../../../docs/src/tensors-and-tape.md")]
+    pub struct TensorsAndTape;
+    #[doc = include_str!("../../../docs/src/autograd.md")]
+    pub struct Autograd;
+    #[doc = include_str!("../../../docs/src/layers.md")]
+    pub struct Layers;
+    #[doc = include_str!("../../../docs/src/custom-layer.md")]
+    pub struct CustomLayer;
+    #[doc = include_str!("../../../docs/src/initialisation.md")]
+    pub struct Initialisation;
+    #[doc = include_str!("../../../docs/src/optimisation.md")]
+    pub struct Optimisation;
+    #[doc = include_str!("../../../docs/src/porting-from-pytorch.md")]
+    pub struct PortingFromPytorch;
+}

@@ -52,11 +52,7 @@ impl<E: Element> Forward<E> for Linear<E> {
     /// `[..., in_features]` to `[..., out_features]`.
     #[track_caller]
     fn forward(&self, x: &Tensor<E>) -> Tensor<E> {
-        let y = x.matmul(&self.weight.t());
-        match &self.bias {
-            Some(b) => y + b,
-            None => y,
-        }
+        x.linear(&self.weight, self.bias.as_ref())
     }
 }
 

@@ -218,6 +218,7 @@ impl<R: Rule, E: Element> Optimizer<R, E> {
     /// Updates every parameter that has a gradient, group by group, in place
     /// and unrecorded. Frozen groups are skipped.
     pub fn step(&mut self) {
+        let _profile = lamina_core::profile::scope(lamina_core::profile::Family::Optimizer);
         for group in &mut self.groups {
             if group.frozen {
                 continue;

@@ -14,6 +14,7 @@
 //! outputs.
 
 use super::nn::{for_each_block, with_contiguous};
+use crate::profile::{scope, Family};
 use crate::tensor::at;
 use crate::threads::map_tasks;
 use crate::{Element, Tensor};
@@ -67,6 +68,7 @@ fn gemm<E: Element>(
     c: &mut [E],
     rsc: usize,
 ) {
+    let _profile = scope(Family::Gemm);
     if m == 0 || n == 0 {
         return;
     }
@@ -223,6 +225,7 @@ fn strides4<E: Element>(t: &Tensor<E>) -> ([usize; 4], usize) {
 
 /// `conv(x, w) + b` for `x: [N, C, big]`, `w: [O, C / groups, kernel]` (unrecorded).
 fn conv_raw<E: Element>(x: &Tensor<E>, w: &Tensor<E>, b: Option<&Tensor<E>>, g: &Geom, groups: usize) -> Tensor<E> {
+    let _profile = scope(Family::Conv);
     let (n, o, cg) = (x.shape()[0], w.shape()[0], w.shape()[1]);
     let (og, l) = (o / groups, g.cols());
     let k = cg * g.taps();
@@ -274,6 +277,7 @@ fn conv_transpose_raw<E: Element>(
     g: &Geom,
     groups: usize,
 ) -> Tensor<E> {
+    let _profile = scope(Family::Conv);
     let (n, o, cg) = (x.shape()[0], x.shape()[1], w.shape()[1]);
     let (og, c, l, plane) = (o / groups, cg * groups, g.cols(), g.plane());
     let k = cg * g.taps();
@@ -299,6 +303,7 @@ fn conv_transpose_raw<E: Element>(
 /// The gradient of `<conv(u, w), y>` with respect to `w`, for `u: [N, C, big]`
 /// and `y: [N, O, small]`: `[O, C / groups, kernel]` (unrecorded).
 fn weight_grad_raw<E: Element>(u: &Tensor<E>, y: &Tensor<E>, g: &Geom, groups: usize) -> Tensor<E> {
+    let _profile = scope(Family::Conv);
     let (n, c, o) = (u.shape()[0], u.shape()[1], y.shape()[1]);
     let (cg, og, l) = (c / groups, o / groups, g.cols());
     let k = cg * g.taps();
@@ -330,6 +335,7 @@ fn weight_grad_raw<E: Element>(u: &Tensor<E>, y: &Tensor<E>, g: &Geom, groups: u
 
 /// The patch matrices `[N, C * taps, cols]` of `x: [N, C, big]` (unrecorded).
 fn unfold_raw<E: Element>(x: &Tensor<E>, g: &Geom) -> Tensor<E> {
+    let _profile = scope(Family::Conv);
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let rows = c * g.taps();
     let mut out = vec![E::zero(); n * rows * g.cols()];
@@ -344,6 +350,7 @@ fn unfold_raw<E: Element>(x: &Tensor<E>, g: &Geom) -> Tensor<E> {
 
 /// Sums patch matrices `[N, C * taps, cols]` back into `[N, C, big]` (unrecorded).
 fn fold_raw<E: Element>(cols: &Tensor<E>, g: &Geom) -> Tensor<E> {
+    let _profile = scope(Family::Conv);
     let (n, rows) = (cols.shape()[0], cols.shape()[1]);
     let c = rows / g.taps();
     let mut out = vec![E::zero(); n * c * g.plane()];

@@ -2,6 +2,7 @@
 //! are passed by strides, never copied.
 
 use crate::layout::{broadcast_shapes, walk};
+use crate::profile::{scope, Family};
 use crate::tensor::at;
 use crate::threads::{install, num_threads};
 use crate::{Element, Tensor};
@@ -24,6 +25,7 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
     let mut out_shape: Vec<usize> = batch.to_vec();
     out_shape.extend([m, n]);
     let nb: usize = batch.iter().product();
+    let _profile = scope(Family::Gemm);
     let mut out = vec![E::zero(); nb * m * n];
     if m * n > 0 {
         let mut full_a: Vec<usize> = batch.to_vec();
@@ -116,6 +118,14 @@ impl<E: Element> Tensor<E> {
                 at(Location::caller())
             );
         }
+        if rhs.ndim() == 2 && self.ndim() > 2 {
+            // A matrix applied to a batch is one GEMM over the batch's rows, as
+            // PyTorch folds it; the weight's gradient is then one GEMM too.
+            let (lead, k) = self.shape().split_at(ra - 1);
+            let mut out_shape = lead.to_vec();
+            out_shape.push(rhs.shape()[1]);
+            return self.reshape(&[lead.iter().product(), k[0]]).mm_nd(rhs).reshape(&out_shape);
+        }
         let a = if self.ndim() == 1 { self.unsqueeze(0) } else { self.clone() };
         let b = if rhs.ndim() == 1 { rhs.unsqueeze(1) } else { rhs.clone() };
         let mut out = a.mm_nd(&b);
@@ -138,6 +148,66 @@ impl<E: Element> Tensor<E> {
                 c.needs(1).then(|| a.transpose(-1, -2).mm_nd(g).sum_to(b.shape()))
             ]
         })
+    }
+
+    /// `x Wᵀ + b` over the last dimension of `x: [..., in]`, for `weight:
+    /// [out, in]` and `bias: [out]`, PyTorch's `F.linear`. One recorded op whose
+    /// gradients are GEMMs written straight into each operand's layout:
+    /// dx = g W, dW = gᵀ x (contiguous, like the weight), db = Σ g.
+    ///
+    /// ```
+    /// use lamina_core::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![1.0, 2.0], &[1, 2]);
+    /// let w = Tensor::from_vec(vec![1.0, 0.0, 1.0, 1.0, 0.5, -1.0], &[3, 2]);
+    /// let b = Tensor::from_vec(vec![0.0, 1.0, 2.0], &[3]);
+    /// assert_eq!(x.linear(&w, Some(&b)).to_vec(), vec![1.0, 4.0, 0.5]);
+    /// ```
+    #[track_caller]
+    pub fn linear(&self, weight: &Tensor<E>, bias: Option<&Tensor<E>>) -> Tensor<E> {
+        let (out, k) = match weight.shape() {
+            &[o, i] => (o, i),
+            _ => self.linear_error(weight, bias),
+        };
+        if self.ndim() == 0 || self.shape()[self.ndim() - 1] != k || bias.is_some_and(|b| b.shape() != [out]) {
+            self.linear_error(weight, bias);
+        }
+        let lead = &self.shape()[..self.ndim() - 1];
+        let rows: usize = lead.iter().product();
+        let mut out_shape = lead.to_vec();
+        out_shape.push(out);
+        let x2 = self.reshape(&[rows, k]);
+        let y = {
+            let y = batched_gemm(&x2, &weight.t());
+            if let Some(b) = bias {
+                let bias = b.to_vec();
+                y.with_data_mut(|yd| {
+                    yd.chunks_mut(out).for_each(|r| r.iter_mut().zip(&bias).for_each(|(o, &v)| *o = *o + v))
+                });
+            }
+            y.reshape(&out_shape)
+        };
+        let (x, w, x_shape) = (x2, weight.clone(), self.shape().to_vec());
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        y.record("linear", &inputs, move |c, g| {
+            let g2 = g.reshape(&[x.shape()[0], w.shape()[0]]);
+            smallvec![
+                c.needs(0).then(|| g2.mm_nd(&w).reshape(&x_shape)),
+                c.needs(1).then(|| g2.t().mm_nd(&x)),
+                c.needs(2).then(|| g2.sum_dims(&[0], false)),
+            ]
+        })
+    }
+
+    #[track_caller]
+    fn linear_error(&self, weight: &Tensor<E>, bias: Option<&Tensor<E>>) -> ! {
+        panic!(
+            "linear: input {:?} does not fit weight {:?} and bias {:?} (want [..., in], [out, in], [out]) at {}",
+            self.shape(),
+            weight.shape(),
+            bias.map(|b| b.shape().to_vec()),
+            at(Location::caller())
+        )
     }
 
     /// Batched matrix product of two 3-d tensors `[b, m, k] @ [b, k, n]`.

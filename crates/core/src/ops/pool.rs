@@ -8,6 +8,7 @@
 //! forward, so second derivatives work. 1-d pools run as 2-d pools of height 1.
 
 use super::nn::{for_each_block, with_contiguous};
+use crate::profile::{scope, Family};
 use crate::tensor::at;
 use crate::threads::PAR_MIN;
 use crate::{Element, IndexTensor, Tensor};
@@ -116,6 +117,7 @@ fn adaptive_windows(size: usize, out: usize) -> Vec<Win> {
 /// The arg-max (flat plane index) of every window of every plane of `x`.
 /// Like PyTorch, a NaN wins and ties keep the first maximum.
 fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> Vec<usize> {
+    let _profile = scope(Family::Conv);
     let (p, [oh, ow]) = (geo.big[0] * geo.big[1], geo.small());
     let q = oh * ow;
     let mut idx = vec![NONE; x.numel() / p.max(1) * q];
@@ -150,6 +152,7 @@ impl<E: Element> Tensor<E> {
     /// [`pool_put`](Self::pool_put).
     #[track_caller]
     fn pool_take(&self, idx: Arc<Vec<usize>>, out_shape: Vec<usize>, fill: E) -> Tensor<E> {
+        let _profile = scope(Family::Conv);
         let q = out_shape[out_shape.len() - 2..].iter().product::<usize>();
         let p = self.shape()[self.ndim() - 2..].iter().product::<usize>();
         let in_shape: Vec<usize> = self.shape().into();
@@ -169,6 +172,7 @@ impl<E: Element> Tensor<E> {
     /// `idx[b, o]`: the gradient of a max pool.
     #[track_caller]
     fn pool_put(&self, idx: Arc<Vec<usize>>, in_shape: Vec<usize>) -> Tensor<E> {
+        let _profile = scope(Family::Conv);
         let q = self.shape()[self.ndim() - 2..].iter().product::<usize>();
         let p = in_shape[in_shape.len() - 2..].iter().product::<usize>();
         let out_shape: Vec<usize> = self.shape().into();
@@ -189,6 +193,7 @@ impl<E: Element> Tensor<E> {
     /// The window averages of every plane of `self` (`[..., H, W]`).
     #[track_caller]
     fn avg_pool_prim(&self, geo: Arc<PoolGeom>) -> Tensor<E> {
+        let _profile = scope(Family::Conv);
         let (p, small) = (geo.big[0] * geo.big[1], geo.small());
         let q = small[0] * small[1];
         let mut out = vec![E::zero(); self.numel() / p.max(1) * q];
@@ -211,6 +216,7 @@ impl<E: Element> Tensor<E> {
     /// divisor and added over that window: the gradient of an average pool.
     #[track_caller]
     fn avg_pool_adjoint(&self, geo: Arc<PoolGeom>) -> Tensor<E> {
+        let _profile = scope(Family::Conv);
         let (p, small) = (geo.big[0] * geo.big[1], geo.small());
         let q = small[0] * small[1];
         let mut out = vec![E::zero(); self.numel() / q.max(1) * p];

@@ -6,6 +6,7 @@
 //! and element-wise ops, so second derivatives work.
 
 use super::nn::{for_each_block, split_at_dim, with_contiguous};
+use crate::profile::{scope, Family};
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
 use crate::threads::PAR_MIN;
@@ -71,6 +72,7 @@ fn softmax_block<E: Element>(src: &[E], dst: &mut [E], size: usize, inner: usize
 
 /// Softmax or log-softmax of `x` along `dim` (unrecorded).
 fn softmax_raw<E: Element>(x: &Tensor<E>, dim: usize, log: bool) -> Tensor<E> {
+    let _profile = scope(Family::Reduction);
     let (_, size, inner) = split_at_dim(x.shape(), dim);
     let block = size * inner;
     let mut out = vec![E::zero(); x.numel()];
