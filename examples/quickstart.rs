@@ -8,9 +8,8 @@
 
 mod common;
 
-use lamina::core::{cross_entropy, CrossEntropyOptions};
 use lamina::layers::{Forward, Linear, ModuleExt, ReLU, Sequential};
-use lamina::optim::{Adam, CosineAnnealingLR, LrScheduler, Optimizer};
+use lamina::optim::{Adam, CosineAnnealingLR, Optimizer};
 use lamina::prelude::*;
 
 fn main() {
@@ -25,30 +24,11 @@ fn main() {
     let mut opt = Optimizer::new(model.named_parameters(), Adam { lr: 1e-3, ..Adam::default() });
 
     let (epochs, batch_size) = (10, 128);
-    let loader = train.loader(batch_size).shuffle(0);
-    let steps = common::steps_to_run(epochs * loader.num_batches());
     // The learning rate falls from 1e-3 to 0 along a cosine over the run.
-    let mut schedule = CosineAnnealingLR::new(&mut opt, steps, 0.0);
-    let bar = common::progress(steps);
-    'training: for epoch in 0..epochs as u64 {
-        let (mut total, mut count) = (0.0, 0);
-        for batch in loader.epoch(epoch) {
-            if bar.position() as usize == steps {
-                break 'training;
-            }
-            let loss = cross_entropy(&model.forward(&batch.inputs), &batch.labels, &CrossEntropyOptions::default());
-            opt.zero_grad();
-            loss.backward();
-            opt.step();
-            schedule.step(&mut opt);
-            total += loss.item();
-            count += 1;
-            bar.set_message(format!("epoch {}  loss {:.4}", epoch + 1, loss.item()));
-            bar.inc(1);
-        }
-        bar.suspend(|| println!("epoch {:2}  mean training loss {:.4}", epoch + 1, total / count as f32));
-    }
-    bar.finish();
+    let mut schedule = CosineAnnealingLR::new(&mut opt, common::fit_steps(&train, epochs, batch_size), 0.0);
+    // The training loop (examples/common/mod.rs): for each epoch, for each shuffled batch of 128 images,
+    // loss = cross_entropy(model.forward(inputs), labels); opt.zero_grad(); loss.backward(); opt.step(); schedule.step().
+    let steps = common::fit(&model, &mut opt, &mut schedule, &train, epochs, batch_size);
 
     let acc = common::accuracy(&test, |x| model.forward(x));
     println!("test accuracy after {steps} steps: {:.2}%", 100.0 * acc);

@@ -45,7 +45,7 @@ fn main() {
     println!("ResNet with {} parameters", model.num_parameters());
 
     let (epochs, batch_size) = (15, 64);
-    let total = common::steps_to_run(epochs * train.len().div_ceil(batch_size));
+    let total = common::fit_steps(&train, epochs, batch_size);
     let warmup = total / 10;
     let sgd = Sgd { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 5e-4, ..Sgd::default() };
     let mut opt = Optimizer::new(model.named_parameters(), sgd);

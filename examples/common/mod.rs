@@ -35,6 +35,12 @@ pub fn steps_to_run(planned: usize) -> usize {
     max_steps().map_or(planned, |m| m.min(planned))
 }
 
+/// The optimizer steps [`fit`] takes: `epochs` passes over `train` in batches
+/// of `batch_size`, cut to `--max-steps` (what a schedule's length should be).
+pub fn fit_steps(train: &Dataset, epochs: usize, batch_size: usize) -> usize {
+    steps_to_run(epochs * train.len().div_ceil(batch_size))
+}
+
 /// A progress bar over `steps` training steps, showing the message set with
 /// `set_message` (the running loss).
 pub fn progress(steps: usize) -> ProgressBar {
@@ -95,7 +101,7 @@ pub fn fit<R: Rule>(
 ) -> usize {
     model.train();
     let loader = train.loader(batch_size).shuffle(0);
-    let steps = steps_to_run(epochs * loader.num_batches());
+    let steps = fit_steps(train, epochs, batch_size);
     let bar = progress(steps);
     'training: for epoch in 0..epochs as u64 {
         let (mut total, mut count) = (0.0, 0);
