@@ -13,6 +13,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod checkpoint;
+
 pub use lamina_core as core;
 pub use lamina_init as init;
 pub use lamina_layers as layers;
@@ -47,6 +49,8 @@ mod guide_doctests {
     pub struct Autograd;
     #[doc = include_str!("../../../docs/src/layers.md")]
     pub struct Layers;
+    #[doc = include_str!("../../../docs/src/layers-recurrent.md")]
+    pub struct LayersRecurrent;
     #[doc = include_str!("../../../docs/src/custom-layer.md")]
     pub struct CustomLayer;
     #[doc = include_str!("../../../docs/src/initialisation.md")]
@@ -55,4 +59,8 @@ mod guide_doctests {
     pub struct Optimisation;
     #[doc = include_str!("../../../docs/src/porting-from-pytorch.md")]
     pub struct PortingFromPytorch;
+    #[doc = include_str!("../../../docs/src/checkpoints.md")]
+    pub struct Checkpoints;
+    #[doc = include_str!("../../../docs/src/layer-analysis.md")]
+    pub struct LayerAnalysis;
 }

@@ -48,6 +48,7 @@ macro_rules! stateless {
 }
 
 mod activation;
+pub mod analysis;
 mod batchnorm;
 mod blocks;
 mod conv;
@@ -61,6 +62,7 @@ mod lsuv;
 mod module;
 mod norm;
 mod pool;
+mod rnn;
 mod state;
 
 pub use activation::*;
@@ -87,6 +89,7 @@ pub use pool::{
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, GlobalAvgPool,
     GlobalMaxPool, MaxPool1d, MaxPool2d,
 };
+pub use rnn::{GRUCell, LSTMCell, RNNCell, RecurrentConfig, RecurrentWeights, RnnNonlinearity, GRU, LSTM, RNN};
 pub use state::{StateDict, StateDictError};
 
 #[doc(hidden)]

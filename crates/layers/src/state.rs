@@ -1,6 +1,7 @@
 //! State dicts: a module's parameters and buffers by dotted name.
 
 use lamina_core::{Element, Tensor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -61,6 +62,28 @@ impl<E: Element> FromIterator<(String, Tensor<E>)> for StateDict<E> {
             sd.insert(&n, t);
         }
         sd
+    }
+}
+
+/// Saved as a sequence of `(name, tensor)` pairs, in order.
+impl<E: Element + Serialize> Serialize for StateDict<E> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.entries.iter())
+    }
+}
+
+/// Reading rejects a name that occurs twice.
+impl<'de, E: Element + Deserialize<'de>> Deserialize<'de> for StateDict<E> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let entries = Vec::<(String, Tensor<E>)>::deserialize(d)?;
+        let mut sd = StateDict::new();
+        for (name, t) in entries {
+            if sd.get(&name).is_some() {
+                return Err(serde::de::Error::custom(format!("state dict entry `{name}` occurs twice")));
+            }
+            sd.insert(&name, t);
+        }
+        Ok(sd)
     }
 }
 

@@ -2,7 +2,6 @@
 //! take, and the trait that reads and writes them by key.
 
 use crate::OptimError;
-use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
 /// The value of one hyperparameter: a number (`lr`), a flag (`nesterov`) or a
@@ -13,8 +12,11 @@ use std::fmt::Debug;
 /// assert_eq!(HyperValue::from(0.1), HyperValue::Num(0.1));
 /// assert_eq!(HyperValue::from((0.9, 0.999)), HyperValue::Pair(0.9, 0.999));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+///
+/// Saved as a bare value (`0.1`, `true`, `[0.9, 0.999]`) in human-readable
+/// formats such as JSON, and as a tagged enum in binary formats such as
+/// bincode, which cannot tell the variants apart without a tag.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum HyperValue {
     /// A flag such as `nesterov` or `amsgrad`.
     Bool(bool),
@@ -22,6 +24,73 @@ pub enum HyperValue {
     Num(f64),
     /// A pair such as `betas`.
     Pair(f64, f64),
+}
+
+/// The two serde forms of a [`HyperValue`], chosen by the format.
+mod repr {
+    use super::HyperValue;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Bare {
+        Bool(bool),
+        Num(f64),
+        Pair(f64, f64),
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename = "HyperValue")]
+    enum Tagged {
+        Bool(bool),
+        Num(f64),
+        Pair(f64, f64),
+    }
+
+    macro_rules! convert {
+        ($t:ident) => {
+            impl From<HyperValue> for $t {
+                fn from(v: HyperValue) -> Self {
+                    match v {
+                        HyperValue::Bool(b) => $t::Bool(b),
+                        HyperValue::Num(x) => $t::Num(x),
+                        HyperValue::Pair(a, b) => $t::Pair(a, b),
+                    }
+                }
+            }
+            impl From<$t> for HyperValue {
+                fn from(v: $t) -> Self {
+                    match v {
+                        $t::Bool(b) => HyperValue::Bool(b),
+                        $t::Num(x) => HyperValue::Num(x),
+                        $t::Pair(a, b) => HyperValue::Pair(a, b),
+                    }
+                }
+            }
+        };
+    }
+    convert!(Bare);
+    convert!(Tagged);
+
+    impl Serialize for HyperValue {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if s.is_human_readable() {
+                Bare::from(*self).serialize(s)
+            } else {
+                Tagged::from(*self).serialize(s)
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for HyperValue {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            if d.is_human_readable() {
+                Bare::deserialize(d).map(Into::into)
+            } else {
+                Tagged::deserialize(d).map(Into::into)
+            }
+        }
+    }
 }
 
 impl From<f64> for HyperValue {

@@ -14,6 +14,7 @@
 //! outputs.
 
 use super::nn::{for_each_block, with_contiguous};
+use crate::gemm::gemm;
 use crate::profile::{scope, Family};
 use crate::tensor::at;
 use crate::threads::map_tasks;
@@ -53,54 +54,6 @@ fn with_scratch<E: Element, R>(len: usize, f: impl FnOnce(&mut [E]) -> R) -> R {
         SCRATCH.with(|s| s.borrow_mut().push(Box::new(buf)));
     }
     r
-}
-
-/// `c = a b + beta c` for an `m x k` matrix `a` and a `k x n` matrix `b` given
-/// by (row, column) strides in elements, into `c` with row stride `rsc`.
-/// `beta` is 0 (overwrite) or 1 (accumulate).
-fn gemm<E: Element>(
-    [m, k, n]: [usize; 3],
-    a: &[E],
-    [rsa, csa]: [usize; 2],
-    b: &[E],
-    [rsb, csb]: [usize; 2],
-    beta: E,
-    c: &mut [E],
-    rsc: usize,
-) {
-    let _profile = scope(Family::Gemm);
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!((m - 1) * rsc + n <= c.len(), "gemm: output out of bounds");
-    if k == 0 {
-        if beta == E::zero() {
-            c.chunks_mut(rsc).take(m).for_each(|r| r[..n].fill(E::zero()));
-        }
-        return;
-    }
-    assert!((m - 1) * rsa + (k - 1) * csa < a.len(), "gemm: left operand out of bounds");
-    assert!((k - 1) * rsb + (n - 1) * csb < b.len(), "gemm: right operand out of bounds");
-    // SAFETY: the asserts above keep every element the strides address
-    // inside `a`, `b` and `c`; `c` is a unique borrow, so it aliases neither.
-    unsafe {
-        E::gemm(
-            m,
-            k,
-            n,
-            E::one(),
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            beta,
-            c.as_mut_ptr(),
-            rsc as isize,
-            1,
-        )
-    }
 }
 
 /// The geometry of a 2-d sliding window: a convolution maps `big` spatial

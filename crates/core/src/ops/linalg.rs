@@ -1,8 +1,8 @@
 //! Matrix products through matrixmultiply's strided GEMM: transposed operands
 //! are passed by strides, never copied.
 
+use crate::gemm::gemm;
 use crate::layout::{broadcast_shapes, walk};
-use crate::profile::{scope, Family};
 use crate::tensor::at;
 use crate::threads::{install, num_threads};
 use crate::{Element, Tensor};
@@ -12,6 +12,16 @@ use std::panic::Location;
 
 /// Below this many multiply-adds a product runs on one thread.
 const PAR_FLOPS: usize = 1 << 18;
+
+/// Rows per GEMM call for an `m`-row product: whole when small, else about a
+/// quarter (a multiple of 16, 64 to 256 rows) so two to four threads share it.
+fn chunk_rows(m: usize) -> usize {
+    if m <= 64 {
+        m.max(1)
+    } else {
+        (m.div_ceil(4).next_multiple_of(16)).clamp(64, 256)
+    }
+}
 
 /// `a @ b` for `a: [..., m, k]`, `b: [..., k, n]` with broadcast batch dims (unrecorded).
 #[track_caller]
@@ -25,7 +35,6 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
     let mut out_shape: Vec<usize> = batch.to_vec();
     out_shape.extend([m, n]);
     let nb: usize = batch.iter().product();
-    let _profile = scope(Family::Gemm);
     let mut out = vec![E::zero(); nb * m * n];
     if m * n > 0 {
         let mut full_a: Vec<usize> = batch.to_vec();
@@ -39,51 +48,27 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
         let (sa, sb) = (&la.strides()[..batch.len()], &lb.strides()[..batch.len()]);
         walk(&batch, [sa, sb], [la.offset(), lb.offset()], 0..nb, |[i, j]| offs.push((i, j)));
         let nbd = batch.len();
-        let (rsa, csa) = (la.strides()[nbd] as isize, la.strides()[nbd + 1] as isize);
-        let (rsb, csb) = (lb.strides()[nbd] as isize, lb.strides()[nbd + 1] as isize);
+        let (rsa, csa) = (la.strides()[nbd], la.strides()[nbd + 1]);
+        let (rsb, csb) = (lb.strides()[nbd], lb.strides()[nbd + 1]);
         a.with_data(|da, _| {
             b.with_data(|db, _| {
-                // One GEMM on rows `r0..r0 + rows` of batch `bi`, into `c`.
-                let gemm = |bi: usize, r0: usize, rows: usize, c: &mut [E]| {
+                // Rows `r0..` of batch `bi`'s product, into `c` (whole rows).
+                let product = |bi: usize, r0: usize, c: &mut [E]| {
                     let (oa, ob) = offs[bi];
-                    // SAFETY: `oa + r0*rsa` and the strides stay inside `da`
-                    // because the layouts were built from valid views of that
-                    // storage; `c` is an exclusive chunk of `rows x n`
-                    // elements, disjoint from the inputs (a fresh buffer).
-                    unsafe {
-                        E::gemm(
-                            rows,
-                            k,
-                            n,
-                            E::one(),
-                            da.as_ptr().add(oa + r0 * rsa as usize),
-                            rsa,
-                            csa,
-                            db.as_ptr().add(ob),
-                            rsb,
-                            csb,
-                            E::zero(),
-                            c.as_mut_ptr(),
-                            n as isize,
-                            1,
-                        )
-                    }
+                    gemm([c.len() / n, k, n], &da[oa + r0 * rsa..], [rsa, csa], &db[ob..], [rsb, csb], E::zero(), c, n);
                 };
-                let threads = num_threads();
-                if threads == 1 || nb * m * n * k < PAR_FLOPS {
-                    for (bi, c) in out.chunks_mut(m * n).enumerate() {
-                        gemm(bi, 0, m, c);
+                // Work is split by shape alone, never by the thread count, so
+                // every product sees the same GEMM calls on any pool.
+                let rows = chunk_rows(m);
+                let parallel = num_threads() > 1 && nb * m * n * k >= PAR_FLOPS;
+                if !parallel {
+                    for (bi, cb) in out.chunks_mut(m * n).enumerate() {
+                        cb.chunks_mut(rows * n).enumerate().for_each(|(ri, c)| product(bi, ri * rows, c));
                     }
-                } else if nb >= threads {
-                    install(|| out.par_chunks_mut(m * n).enumerate().for_each(|(bi, c)| gemm(bi, 0, m, c)));
                 } else {
-                    // Few large products: split each one's rows across threads.
-                    let rows = m.div_ceil(threads).max(16);
                     install(|| {
                         out.par_chunks_mut(m * n).enumerate().for_each(|(bi, cb)| {
-                            cb.par_chunks_mut(rows * n)
-                                .enumerate()
-                                .for_each(|(ri, c)| gemm(bi, ri * rows, c.len() / n, c))
+                            cb.par_chunks_mut(rows * n).enumerate().for_each(|(ri, c)| product(bi, ri * rows, c))
                         })
                     });
                 }

@@ -206,25 +206,111 @@ fn state<E: Element>(case: &Value) -> Result<StateDict<E>, String> {
     Ok(sd)
 }
 
-/// A layer as a case runs it: on the case's inputs (float tensors, or ids).
+/// A layer as a case runs it: on the case's inputs (float tensors, or ids;
+/// `None` for an omitted optional one), giving every output in order.
 pub trait CaseLayer<E: Element>: lamina::layers::Module<E> {
-    fn apply(&self, inputs: &[Val<E>]) -> Result<Tensor<E>, String>;
+    fn apply(&self, inputs: &[Option<Val<E>>]) -> Result<Vec<Tensor<E>>, String>;
+}
+
+/// The first input, the only one allowed: one-tensor layers.
+fn only_input<E: Element>(inputs: &[Option<Val<E>>]) -> Result<&Val<E>, String> {
+    match inputs {
+        [Some(x)] => Ok(x),
+        _ => Err(format!("expected exactly one input, got {}", inputs.len())),
+    }
 }
 
 impl<E: Element> CaseLayer<E> for Box<dyn Forward<E>> {
-    fn apply(&self, inputs: &[Val<E>]) -> Result<Tensor<E>, String> {
-        Ok(self.forward(inputs.first().ok_or("no input")?.float()?))
+    fn apply(&self, inputs: &[Option<Val<E>>]) -> Result<Vec<Tensor<E>>, String> {
+        Ok(vec![self.forward(only_input(inputs)?.float()?)])
     }
 }
 
 impl<E: Element> CaseLayer<E> for lamina::layers::Embedding<E> {
-    fn apply(&self, inputs: &[Val<E>]) -> Result<Tensor<E>, String> {
-        Ok(self.forward_ids(inputs.first().ok_or("no input")?.index()?))
+    fn apply(&self, inputs: &[Option<Val<E>>]) -> Result<Vec<Tensor<E>>, String> {
+        Ok(vec![self.forward_ids(only_input(inputs)?.index()?)])
     }
+}
+
+/// The float inputs of a recurrent layer or cell: `x`, then up to `states`
+/// optional initial states (given all together or not at all).
+fn recurrent_inputs<E: Element>(inputs: &[Option<Val<E>>], states: usize) -> Result<Vec<&Tensor<E>>, String> {
+    let given: Vec<&Tensor<E>> = inputs.iter().flatten().map(Val::float).collect::<Result<_, _>>()?;
+    match (inputs.first(), given.len()) {
+        (Some(Some(_)), n) if n == 1 || n == 1 + states => Ok(given),
+        _ => Err(format!("expected the input and 0 or {states} initial states, got {} inputs", inputs.len())),
+    }
+}
+
+/// Implements [`CaseLayer`] for a recurrent layer or cell with `states`
+/// initial states: `|layer, x, h, c| outputs` (`h`, `c` optional).
+macro_rules! recurrent_case {
+    ($t:ident, $states:literal, |$m:ident, $x:ident, $h:ident, $c:ident| $outputs:expr) => {
+        impl<E: Element> CaseLayer<E> for lamina::layers::$t<E> {
+            fn apply(&self, inputs: &[Option<Val<E>>]) -> Result<Vec<Tensor<E>>, String> {
+                let xs = recurrent_inputs(inputs, $states)?;
+                let ($m, $x, $h, $c) = (self, xs[0], xs.get(1).copied(), xs.get(2).copied());
+                Ok($outputs)
+            }
+        }
+    };
+}
+recurrent_case!(RNN, 1, |m, x, h, _c| {
+    let (y, h) = m.forward(x, h);
+    vec![y, h]
+});
+recurrent_case!(GRU, 1, |m, x, h, _c| {
+    let (y, h) = m.forward(x, h);
+    vec![y, h]
+});
+recurrent_case!(LSTM, 2, |m, x, h, c| {
+    let (y, (h, c)) = m.forward(x, h.zip(c));
+    vec![y, h, c]
+});
+recurrent_case!(RNNCell, 1, |m, x, h, _c| vec![m.forward(x, h)]);
+recurrent_case!(GRUCell, 1, |m, x, h, _c| vec![m.forward(x, h)]);
+recurrent_case!(LSTMCell, 2, |m, x, h, c| {
+    let (h, c) = m.forward(x, h.zip(c));
+    vec![h, c]
+});
+
+/// `RNN`, `LSTM`, `GRU` and their cells from PyTorch's constructor options
+/// (each type reads only the options its constructor has).
+fn build_recurrent<E: Element>(name: &str, c: &Config<'_>) -> Result<Box<dyn CaseLayer<E>>, String> {
+    use lamina::layers::*;
+    let (input, hidden) = (c.usize("input_size")?, c.usize("hidden_size")?);
+    let nonlinearity = |c: &Config<'_>| c.str_or("nonlinearity", "tanh")?.parse::<RnnNonlinearity>();
+    let layer = |nonlinearity, proj_size| -> Result<RecurrentConfig, String> {
+        Ok(RecurrentConfig {
+            num_layers: c.usize_or("num_layers", 1)?,
+            nonlinearity,
+            bias: c.bool_or("bias", true)?,
+            batch_first: c.bool_or("batch_first", false)?,
+            dropout: c.f64_or("dropout", 0.0)?,
+            bidirectional: c.bool_or("bidirectional", false)?,
+            proj_size,
+            ..RecurrentConfig::new(input, hidden)
+        })
+    };
+    Ok(match name {
+        "RNN" => Box::new(RNN::with_config(layer(nonlinearity(c)?, 0)?)),
+        "LSTM" => Box::new(LSTM::with_config(layer(RnnNonlinearity::Tanh, c.usize_or("proj_size", 0)?)?)),
+        "GRU" => Box::new(GRU::with_config(layer(RnnNonlinearity::Tanh, 0)?)),
+        "RNNCell" => Box::new(RNNCell::new(input, hidden, c.bool_or("bias", true)?, nonlinearity(c)?)),
+        "LSTMCell" => Box::new(LSTMCell::new(input, hidden, c.bool_or("bias", true)?)),
+        "GRUCell" => Box::new(GRUCell::new(input, hidden, c.bool_or("bias", true)?)),
+        other => return Err(format!("`{other}` is not a recurrent module")),
+    })
 }
 
 /// Builds a case's layer: [`build`]'s layers plus those whose input is not one float tensor.
 fn build_case<E: Element>(name: &str, config: &Value) -> Result<Box<dyn CaseLayer<E>>, String> {
+    if let "RNN" | "LSTM" | "GRU" | "RNNCell" | "LSTMCell" | "GRUCell" = name {
+        let c = Config::new(config);
+        let layer = build_recurrent(name, &c)?;
+        c.finish(name)?;
+        return Ok(layer);
+    }
     if name == "Embedding" {
         let c = Config::new(config);
         let mut e = lamina::layers::Embedding::new(
@@ -252,20 +338,56 @@ pub fn prepare<E: Element>(case: &Value) -> Result<Box<dyn CaseLayer<E>>, String
     Ok(layer)
 }
 
-/// The case's inputs, float ones as leaves requiring grad.
-fn inputs<E: Element>(case: &Value) -> Result<Vec<Val<E>>, String> {
+/// The case's inputs (`None` for `null`), float ones as leaves requiring grad.
+fn inputs<E: Element>(case: &Value) -> Result<Vec<Option<Val<E>>>, String> {
     let list = case["inputs"].as_array().ok_or("case without inputs")?;
-    if list.len() != 1 || case["forward_kwargs"].as_object().is_some_and(|m| !m.is_empty()) {
-        return Err(format!("{} inputs / keyword arguments: only one-input layers are supported", list.len()));
+    if case["forward_kwargs"].as_object().is_some_and(|m| !m.is_empty()) {
+        return Err("keyword arguments are not supported".into());
     }
     list.iter()
         .map(|v| {
-            Ok(match val_as::<E>(v)? {
+            if v.is_null() {
+                return Ok(None);
+            }
+            Ok(Some(match val_as::<E>(v)? {
                 Val::F(t) => Val::F(t.requires_grad_(true)),
                 other => other,
-            })
+            }))
         })
         .collect()
+}
+
+/// The float inputs, with their positions in the case's list.
+fn float_inputs<E: Element>(xs: &[Option<Val<E>>]) -> Vec<(usize, &Tensor<E>)> {
+    xs.iter().enumerate().filter_map(|(i, v)| v.as_ref()?.float().ok().map(|t| (i, t))).collect()
+}
+
+/// Checks every output against the case's, and pairs the outputs that have
+/// an upstream gradient with it (`grad_outputs` entries that are `null` are
+/// unused outputs).
+fn outputs_and_seeds<'a, E: Element>(
+    case: &Value,
+    ys: &'a [Tensor<E>],
+    tol: Option<Tol>,
+) -> Result<(Vec<&'a Tensor<E>>, Vec<Tensor<E>>), String> {
+    let want = case["outputs"].as_array().ok_or("case without outputs")?;
+    if want.len() != ys.len() {
+        return Err(format!("the layer gives {} outputs, the case {}", ys.len(), want.len()));
+    }
+    let (mut used, mut seeds) = (Vec::new(), Vec::new());
+    for (i, (y, w)) in ys.iter().zip(want).enumerate() {
+        if let Some(tol) = tol {
+            check_val(&format!("output {i}"), &Val::F(y.clone()), w, tol)?;
+        }
+        match case["grad_outputs"].get(i) {
+            Some(g) if !g.is_null() => {
+                used.push(y);
+                seeds.push(tensor_as::<E>(g)?);
+            }
+            _ => {}
+        }
+    }
+    Ok((used, seeds))
 }
 
 /// Runs a `module` case in f64, and again in f32 where the case allows it.
@@ -277,20 +399,21 @@ fn run_as<E: Element>(case: &Value) -> Outcome {
     let tol = Tol::for_element::<E>(case);
     let layer = prepare::<E>(case)?;
     let xs = inputs::<E>(case)?;
-    let y = layer.apply(&xs)?;
-    let want = case["outputs"].as_array().ok_or("case without outputs")?;
-    check_val("output 0", &Val::F(y.clone()), &want[0], tol)?;
-    let seed = tensor_as::<E>(&case["grad_outputs"][0])?;
+    let ys = layer.apply(&xs)?;
+    let (used, seeds) = outputs_and_seeds(case, &ys, Some(tol))?;
+    let seed_refs: Vec<&Tensor<E>> = seeds.iter().collect();
     let params = layer.named_parameters();
-    let x = xs[0].float().ok();
-    let mut wrt: Vec<&Tensor<E>> = x.into_iter().collect();
+    let xs = float_inputs(&xs);
+    let mut wrt: Vec<&Tensor<E>> = xs.iter().map(|(_, x)| *x).collect();
     let first_param = wrt.len();
     wrt.extend(params.iter().map(|(_, p)| p));
-    let grads = grad(&[&y], &wrt, Some(&[&seed]), GradOptions { allow_unused: true, ..Default::default() })
+    let grads = grad(&used, &wrt, Some(&seed_refs), GradOptions { allow_unused: true, ..Default::default() })
         .map_err(|e| e.to_string())?;
     let zero = |i: usize| grads[i].clone().unwrap_or_else(|| wrt[i].zeros_like());
-    if let Some(g) = case["grad_inputs"].get(0).filter(|g| !g.is_null() && first_param == 1) {
-        check("grad of input 0", &zero(0), g, tol)?;
+    for (k, (i, _)) in xs.iter().enumerate() {
+        if let Some(g) = case["grad_inputs"].get(i).filter(|g| !g.is_null()) {
+            check(&format!("grad of input {i}"), &zero(k), g, tol)?;
+        }
     }
     for (i, (name, _)) in params.iter().enumerate() {
         let want = case["grad_params"].get(name).ok_or_else(|| format!("no expected grad for {name}"))?;
@@ -309,12 +432,13 @@ pub fn run_double_backward(case: &Value) -> Outcome {
     let tol = Tol::of(case);
     let layer = prepare::<f64>(case)?;
     let xs = inputs::<f64>(case)?;
-    let x = xs[0].float()?;
+    let x = xs.first().and_then(Option::as_ref).ok_or("no input")?.float()?;
     let params = layer.named_parameters();
     let p_refs: Vec<&Tensor<f64>> = params.iter().map(|(_, p)| p).collect();
-    let y = layer.apply(&xs)?;
-    let seed = tensor_as::<f64>(&case["grad_outputs"][0])?;
-    let objective = (&y * &seed).sum();
+    let ys = layer.apply(&xs)?;
+    let (used, seeds) = outputs_and_seeds(case, &ys, None)?;
+    let objective =
+        used.iter().zip(&seeds).map(|(y, s)| (*y * s).sum()).reduce(|a, b| a + b).ok_or("no output is used")?;
     let second_order = GradOptions { allow_unused: true, ..GradOptions::create_graph() };
     let result = match case["quantity"].as_str() {
         Some("hvp") => {

@@ -51,7 +51,10 @@ fn run_as<E: Element>(case: &Value) -> Outcome {
     let losses = case["losses"].as_array().ok_or("case without losses")?;
     for (step, ((x, t), want)) in inputs.iter().zip(targets).zip(losses).enumerate() {
         opt.zero_grad();
-        let out = model.apply(&[val_as::<E>(x)?])?;
+        let out = match <[Tensor<E>; 1]>::try_from(model.apply(&[Some(val_as::<E>(x)?)])?) {
+            Ok([y]) => y,
+            Err(ys) => return Err(format!("the model gives {} outputs, training needs one", ys.len())),
+        };
         let loss = call(loss_name, &[Val::F(out), val_as::<E>(t)?], &case["loss"]["config"], &Value::Null)?;
         let loss = loss[0].float()?.clone();
         check_scalar(&format!("loss at step {step}"), loss.item().f64(), want, tol)?;
