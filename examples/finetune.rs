@@ -13,7 +13,7 @@ mod common;
 use indicatif::ProgressBar;
 use lamina::checkpoint::Checkpoint;
 use lamina::core::{cross_entropy, CrossEntropyOptions};
-use lamina::data::{load_idx_classification, Dataset, Normalize};
+use lamina::data::{Dataset, Normalize};
 use lamina::layers::{parts, Forward, Linear, ModuleExt, ReLU, Sequential};
 use lamina::optim::{clip_grad_norm, Adam, GroupSpec, Optimizer};
 use lamina::prelude::*;
@@ -67,12 +67,7 @@ fn train_epoch(net: &Net, opt: &mut Optimizer<Adam>, data: &Dataset, epoch: u64,
 
 fn main() {
     manual_seed(0);
-    let digits = load_idx_classification::<f32>(
-        format!("{}/digits/digits-images-idx3-ubyte.gz", common::DATA),
-        format!("{}/digits/digits-labels-idx1-ubyte.gz", common::DATA),
-    )
-    .unwrap_or_else(|e| panic!("cannot load the digits: {e}"));
-    let (mut train, mut test) = digits.train_test_split(0.2, Some(0));
+    let (mut train, mut test) = common::digits();
     let norm = Normalize::fit(&train.inputs);
     train.inputs = norm.apply(&train.inputs).reshape(&[train.len(), 64]);
     test.inputs = norm.apply(&test.inputs).reshape(&[test.len(), 64]);

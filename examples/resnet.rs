@@ -8,7 +8,7 @@
 
 mod common;
 
-use lamina::data::{load_idx_classification, Normalize};
+use lamina::data::Normalize;
 use lamina::layers::{
     conv3x3, AdaptiveAvgPool2d, BasicBlock, BatchNorm2d, Flatten, Forward, Linear, ModuleExt, ReLU, Sequential,
 };
@@ -17,12 +17,7 @@ use lamina::prelude::*;
 
 fn main() {
     manual_seed(0);
-    let digits = load_idx_classification::<f32>(
-        format!("{}/digits/digits-images-idx3-ubyte.gz", common::DATA),
-        format!("{}/digits/digits-labels-idx1-ubyte.gz", common::DATA),
-    )
-    .unwrap_or_else(|e| panic!("cannot load the digits: {e}"));
-    let (mut train, mut test) = digits.train_test_split(0.2, Some(0));
+    let (mut train, mut test) = common::digits();
     // Statistics from the training images only; [n, 8, 8] -> [n, 1, 8, 8].
     let norm = Normalize::fit_global(&train.inputs);
     train.inputs = norm.apply(&train.inputs).unsqueeze(1);

@@ -72,6 +72,18 @@ pub fn fashion_mnist() -> (Dataset, Dataset) {
     (train, test)
 }
 
+/// The UCI digits from `data/digits` (1,797 images `[n, 8, 8]`, values
+/// 0..=16), split 80/20 into training and test sets with a seeded shuffle.
+pub fn digits() -> (Dataset, Dataset) {
+    let dir = format!("{DATA}/digits");
+    let digits = load_idx_classification::<f32>(
+        format!("{dir}/digits-images-idx3-ubyte.gz"),
+        format!("{dir}/digits-labels-idx1-ubyte.gz"),
+    )
+    .unwrap_or_else(|e| panic!("cannot load the digits: {e}"));
+    digits.train_test_split(0.2, Some(0))
+}
+
 /// The fraction of `data` whose highest-scoring class under `model` is its
 /// label, computed in batches without recording gradients.
 pub fn accuracy(data: &Dataset, model: impl Fn(&Tensor) -> Tensor) -> f64 {
