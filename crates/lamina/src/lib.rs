@@ -22,6 +22,11 @@ pub use lamina_optim as optim;
 
 pub mod data;
 
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctest;
+
 /// The names most programs need, in one import.
 pub mod prelude {
     pub use lamina_core::{
