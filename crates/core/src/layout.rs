@@ -185,11 +185,32 @@ pub(crate) fn walk<const N: usize>(
     if range.is_empty() {
         return;
     }
-    let nd = shape.len();
-    if nd == 0 {
+    if shape.is_empty() {
         f(offsets);
         return;
     }
+    // Merge neighbouring dimensions that every stride set steps through as
+    // one (row-major order is unchanged), so the inner loop runs longer.
+    let mut merged: Shape = SmallVec::new();
+    let mut merged_strides: [Shape; N] = std::array::from_fn(|_| SmallVec::new());
+    for d in 0..shape.len() {
+        let joins = !merged.is_empty()
+            && (0..N).all(|k| merged_strides[k].last() == Some(&(strides[k][d] * shape[d])));
+        if joins {
+            *merged.last_mut().expect("non-empty") *= shape[d];
+            for k in 0..N {
+                *merged_strides[k].last_mut().expect("non-empty") = strides[k][d];
+            }
+        } else {
+            merged.push(shape[d]);
+            for k in 0..N {
+                merged_strides[k].push(strides[k][d]);
+            }
+        }
+    }
+    let shape = &merged[..];
+    let strides: [&[usize]; N] = std::array::from_fn(|k| &merged_strides[k][..]);
+    let nd = shape.len();
     // Multi-index of range.start and the matching offsets.
     let mut idx: Shape = SmallVec::from_elem(0, nd);
     let mut rem = range.start;
@@ -257,6 +278,18 @@ mod tests {
         let mut tail = vec![];
         walk(l.shape(), [l.strides()], [0], 2..5, |[o]| tail.push(o));
         assert_eq!(tail, vec![1, 4, 2]);
+    }
+
+    #[test]
+    fn walk_merges_dimensions_without_changing_the_visit_order() {
+        // A per-channel [1, 3, 1, 1] operand broadcast over [2, 3, 2, 2]
+        // beside a contiguous one: the two inner dimensions merge.
+        let a = Layout::contiguous(&[2, 3, 2, 2]);
+        let b = Layout::contiguous(&[1, 3, 1, 1]).broadcast_to(&[2, 3, 2, 2]).unwrap();
+        let mut got = vec![];
+        walk(a.shape(), [a.strides(), b.strides()], [0, 0], 5..19, |[i, j]| got.push((i, j)));
+        let want: Vec<(usize, usize)> = (5..19).map(|i| (i, (i / 4) % 3)).collect();
+        assert_eq!(got, want);
     }
 
     #[test]
