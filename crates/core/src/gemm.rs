@@ -7,19 +7,49 @@
 use crate::profile::{scope, Family};
 use crate::Element;
 
-/// Whether a product of `m x k` by `k x n` goes to matrixmultiply: when both
-/// output dimensions are large, where its packing pays off.
-fn prefers_matrixmultiply(m: usize, _k: usize, n: usize) -> bool {
-    m >= LARGE && n >= LARGE
+/// The kernel behind a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// matrixmultiply: fastest once the output is large in both dimensions.
+    MatrixMultiply,
+    /// The `gemm` crate: fastest on small and skinny products.
+    Small,
 }
 
-/// Output dimensions from which matrixmultiply is the faster kernel.
-const LARGE: usize = 256;
+impl Kernel {
+    /// The kernel for a product of `m x k` by `k x n`. Measured single-threaded
+    /// on the benchmark CPU (GFLOP/s, matrixmultiply vs gemm): 1024x256x768
+    /// 80 vs 66, 512x128x784 89 vs 64, 128x512x784 76 vs 64; but 32x256x1024
+    /// 28 vs 44, 64x64x64 29 vs 50, 12544x288x64 40 vs 60, 128x512x10 10 vs 38.
+    pub(crate) fn for_shape(m: usize, k: usize, n: usize) -> Kernel {
+        if m >= 128 && n >= 256 && k >= 64 {
+            Kernel::MatrixMultiply
+        } else {
+            Kernel::Small
+        }
+    }
+}
 
 /// `c = a b + beta c` for an `m x k` matrix `a` and a `k x n` matrix `b` given
 /// by (row, column) strides in elements, into `c` with row stride `rsc`.
-/// `beta` is 0 (overwrite) or 1 (accumulate).
+/// `beta` is 0 (overwrite) or 1 (accumulate). The kernel is chosen by shape.
 pub(crate) fn gemm<E: Element>(
+    [m, k, n]: [usize; 3],
+    a: &[E],
+    ab: [usize; 2],
+    b: &[E],
+    bb: [usize; 2],
+    beta: E,
+    c: &mut [E],
+    rsc: usize,
+) {
+    gemm_with(Kernel::for_shape(m, k, n), [m, k, n], a, ab, b, bb, beta, c, rsc)
+}
+
+/// [`gemm`] with the kernel given: a product split into row blocks uses the
+/// kernel chosen for the whole product.
+pub(crate) fn gemm_with<E: Element>(
+    kernel: Kernel,
     [m, k, n]: [usize; 3],
     a: &[E],
     [rsa, csa]: [usize; 2],
@@ -45,7 +75,7 @@ pub(crate) fn gemm<E: Element>(
     // SAFETY: the asserts above keep every element the strides address
     // inside `a`, `b` and `c`; `c` is a unique borrow, so it aliases neither.
     unsafe {
-        if !prefers_matrixmultiply(m, k, n) {
+        if kernel == Kernel::Small {
             let accumulate = beta != E::zero();
             ::gemm::gemm(
                 m,

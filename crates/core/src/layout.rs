@@ -194,8 +194,7 @@ pub(crate) fn walk<const N: usize>(
     let mut merged: Shape = SmallVec::new();
     let mut merged_strides: [Shape; N] = std::array::from_fn(|_| SmallVec::new());
     for d in 0..shape.len() {
-        let joins = !merged.is_empty()
-            && (0..N).all(|k| merged_strides[k].last() == Some(&(strides[k][d] * shape[d])));
+        let joins = !merged.is_empty() && (0..N).all(|k| merged_strides[k].last() == Some(&(strides[k][d] * shape[d])));
         if joins {
             *merged.last_mut().expect("non-empty") *= shape[d];
             for k in 0..N {

@@ -1,9 +1,9 @@
 //! Matrix products through matrixmultiply's strided GEMM: transposed operands
 //! are passed by strides, never copied.
 
-use crate::gemm::gemm;
-use crate::profile::{scope, Family};
+use crate::gemm::{gemm_with, Kernel};
 use crate::layout::{broadcast_shapes, walk};
+use crate::profile::{scope, Family};
 use crate::tensor::at;
 use crate::threads::{install, num_threads};
 use crate::{Element, Tensor};
@@ -56,9 +56,11 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
         a.with_data(|da, _| {
             b.with_data(|db, _| {
                 // Rows `r0..` of batch `bi`'s product, into `c` (whole rows).
+                let kernel = Kernel::for_shape(m, k, n);
                 let product = |bi: usize, r0: usize, c: &mut [E]| {
                     let (oa, ob) = offs[bi];
-                    gemm([c.len() / n, k, n], &da[oa + r0 * rsa..], [rsa, csa], &db[ob..], [rsb, csb], E::zero(), c, n);
+                    let a = &da[oa + r0 * rsa..];
+                    gemm_with(kernel, [c.len() / n, k, n], a, [rsa, csa], &db[ob..], [rsb, csb], E::zero(), c, n);
                 };
                 // Work is split by shape alone, never by the thread count, so
                 // every product sees the same GEMM calls on any pool.
