@@ -140,12 +140,15 @@ fn add_into<E: Element>(slot: &mut Option<Tensor<E>>, g: Tensor<E>) {
     *slot = Some(match slot.take() {
         Some(prev) if !is_grad_enabled() && prev.is_exclusive() && prev.shape() == g.shape() => {
             g.with_data(|gd, gl| {
-                prev.with_data_mut(|d| {
-                    let mut i = 0;
-                    gl.for_each_offset(|o| {
-                        d[i] = d[i] + gd[o];
-                        i += 1;
-                    });
+                prev.with_data_mut(|d| match gl.contiguous_range() {
+                    Some(r) => d.iter_mut().zip(&gd[r]).for_each(|(a, &b)| *a = *a + b),
+                    None => {
+                        let mut i = 0;
+                        gl.for_each_offset(|o| {
+                            d[i] = d[i] + gd[o];
+                            i += 1;
+                        });
+                    }
                 })
             });
             prev

@@ -57,6 +57,13 @@ pub(crate) fn zip<E: Element>(op: &str, a: &Tensor<E>, b: &Tensor<E>, f: impl Fn
     let n: usize = shape.iter().product();
     let out = a.with_data(|da, la| {
         b.with_data(|db, lb| {
+            if n < PAR_MIN {
+                if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
+                    if la.shape() == lb.shape() {
+                        return da[ra].iter().zip(&db[rb]).map(|(&x, &y)| f(x, y)).collect();
+                    }
+                }
+            }
             let mut out = vec![E::zero(); n];
             match (la.contiguous_range(), lb.contiguous_range()) {
                 (Some(ra), Some(rb)) if la.shape() == lb.shape() => {

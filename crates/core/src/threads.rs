@@ -12,7 +12,7 @@ static REQUESTED: AtomicUsize = AtomicUsize::new(0);
 static POOL: RwLock<Option<(usize, Arc<rayon::ThreadPool>)>> = RwLock::new(None);
 
 /// Below this many elements a kernel runs on the calling thread.
-pub(crate) const PAR_MIN: usize = 1 << 15;
+pub(crate) const PAR_MIN: usize = 1 << 16;
 /// Elements per parallel chunk: fixed, so reductions combine in a fixed order.
 pub(crate) const CHUNK: usize = 1 << 13;
 

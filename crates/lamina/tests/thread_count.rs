@@ -3,7 +3,7 @@
 //! element-wise maps and reductions, pooling, batch norm, the optimizer) end
 //! in bit-identical parameters on 1 and 2 threads.
 
-use lamina::core::{cross_entropy, CrossEntropyOptions, IndexTensor, MaxPool2dOptions};
+use lamina::core::{cross_entropy, set_num_threads, CrossEntropyOptions, IndexTensor, MaxPool2dOptions};
 use lamina::layers::{
     BatchNorm2d, Conv2d, ConvConfig, Flatten, Forward, Linear, MaxPool2d, ModuleExt, Padding, ReLU, Sequential,
 };
@@ -22,12 +22,12 @@ fn train(threads: usize, steps: usize) -> Vec<(String, Vec<u32>)> {
         .append(ReLU::new())
         .append(MaxPool2d::with_options(MaxPool2dOptions::new([2, 2])))
         .append(Flatten::default())
-        .append(Linear::new(16 * 16 * 16, 256, true))
+        .append(Linear::new(16 * 8 * 8, 256, true))
         .append(ReLU::new())
         .append(Linear::new(256, 10, true));
-    let x = Tensor::<f32>::randn(&[32, 3, 32, 32]);
-    let labels: Vec<i64> = (0..32).map(|i| (i * 7 % 10) as i64).collect();
-    let y = IndexTensor::from_vec(labels, &[32]);
+    let x = Tensor::<f32>::randn(&[128, 3, 16, 16]);
+    let labels: Vec<i64> = (0..128).map(|i| (i * 7 % 10) as i64).collect();
+    let y = IndexTensor::from_vec(labels, &[128]);
     let mut opt = Optimizer::new(model.named_parameters(), Adam { lr: 1e-3, ..Adam::default() });
     for _ in 0..steps {
         opt.zero_grad();

@@ -65,7 +65,7 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
                 // Work is split by shape alone, never by the thread count, so
                 // every product sees the same GEMM calls on any pool.
                 let rows = chunk_rows(m);
-                let parallel = num_threads() > 1 && nb * m * n * k >= PAR_FLOPS;
+                let parallel = num_threads() > 1 && nb * m.div_ceil(rows) > 1 && nb * m * n * k >= PAR_FLOPS;
                 if !parallel {
                     for (bi, cb) in out.chunks_mut(m * n).enumerate() {
                         cb.chunks_mut(rows * n).enumerate().for_each(|(ri, c)| product(bi, ri * rows, c));
