@@ -338,23 +338,15 @@ struct Transposed<E: Element> {
     hr: Option<Tensor<E>>,
 }
 
-/// The `steps` consecutive blocks of `batch` rows of `x`, as views split by
-/// halving. A view's gradient is its parent's shape zero-padded, so slicing
-/// each step straight from `x` would make backward O(steps²) in `x`'s size;
-/// halving makes it O(steps·log steps).
+/// The `steps` consecutive blocks of `batch` rows of `x`, as views. Their
+/// gradients are added in place into one buffer of `x`'s shape, so backward
+/// stays linear in the number of steps.
 fn step_views<E: Element>(x: &Tensor<E>, steps: usize, batch: usize) -> Vec<Tensor<E>> {
-    fn halve<E: Element>(x: &Tensor<E>, steps: usize, batch: usize, out: &mut Vec<Tensor<E>>) {
-        if steps == 1 {
-            out.push(x.clone());
-            return;
-        }
-        let half = steps / 2;
-        halve(&x.narrow(0, 0, half * batch), half, batch, out);
-        halve(&x.narrow(0, half * batch, (steps - half) * batch), steps - half, batch, out);
+    debug_assert_eq!(x.shape()[0], steps * batch);
+    if batch == 0 {
+        return vec![x.clone(); steps];
     }
-    let mut out = Vec::with_capacity(steps);
-    halve(x, steps, batch, &mut out);
-    out
+    x.split(batch, 0)
 }
 
 /// Fills every parameter with PyTorch's default, U(±1/√hidden_size), in order.
