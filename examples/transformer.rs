@@ -104,8 +104,8 @@ impl Batch {
         let (mut ids, mut targets, mut padding) = (vec![], vec![], vec![]);
         for s in seqs {
             let pad = LEN - s.len();
-            ids.extend(s.iter().copied().chain(std::iter::repeat(PAD).take(pad)));
-            targets.extend(task.targets(s).into_iter().chain(std::iter::repeat(IGNORE).take(pad)));
+            ids.extend(s.iter().copied().chain(std::iter::repeat_n(PAD, pad)));
+            targets.extend(task.targets(s).into_iter().chain(std::iter::repeat_n(IGNORE, pad)));
             padding.extend((0..LEN).map(|i| i >= s.len()));
         }
         let n = seqs.len();

@@ -4,10 +4,27 @@ use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
+pub(crate) mod sealed {
+    use crate::buffers::Free;
+    use std::cell::RefCell;
+    use std::thread::LocalKey;
+
+    pub trait Sealed: Sized + 'static {
+        /// This thread's free buffers of the type, for [`crate::buffers`].
+        fn free() -> &'static LocalKey<RefCell<Free<Self>>>;
+    }
+
+    macro_rules! sealed {
+        ($($t:ty),*) => {$(
+            impl Sealed for $t {
+                fn free() -> &'static LocalKey<RefCell<Free<Self>>> {
+                    thread_local!(static FREE: RefCell<Free<$t>> = RefCell::new(Free::default()));
+                    &FREE
+                }
+            }
+        )*};
+    }
+    sealed!(f32, f64);
 }
 
 /// An element type of a tensor: `f32` (the default, for speed) or `f64` (for

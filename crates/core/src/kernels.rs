@@ -2,7 +2,7 @@
 //! zips and axis reductions. Ops call these for their forward values and then
 //! record a backward rule.
 
-use crate::layout::{broadcast_shapes, walk, Layout};
+use crate::layout::{broadcast_shapes, walk, walk_runs, Layout};
 use crate::profile::{scope, Family};
 use crate::tensor::at;
 use crate::threads::{fill_chunks, install, map_tasks, num_threads, CHUNK, PAR_MIN};
@@ -20,7 +20,7 @@ pub(crate) fn map<E: Element>(t: &Tensor<E>, f: impl Fn(E) -> E + Sync) -> Tenso
             if n < PAR_MIN {
                 src.iter().map(|&x| f(x)).collect()
             } else {
-                let mut out = vec![E::zero(); n];
+                let mut out = crate::buffers::reused(n);
                 fill_chunks(&mut out, |start, chunk| {
                     for (o, &x) in chunk.iter_mut().zip(&src[start..]) {
                         *o = f(x);
@@ -29,11 +29,18 @@ pub(crate) fn map<E: Element>(t: &Tensor<E>, f: impl Fn(E) -> E + Sync) -> Tenso
                 out
             }
         } else {
-            let mut out = vec![E::zero(); n];
+            let mut out = crate::buffers::reused(n);
             fill_chunks(&mut out, |start, chunk| {
-                let mut it = chunk.iter_mut();
-                walk(layout.shape(), [layout.strides()], [layout.offset()], start..start + it.len(), |[o]| {
-                    *it.next().expect("chunk length") = f(data[o]);
+                let mut done = 0;
+                let range = start..start + chunk.len();
+                walk_runs(layout.shape(), [layout.strides()], [layout.offset()], range, |[o], [step], len| {
+                    let dst = &mut chunk[done..done + len];
+                    if step == 1 {
+                        dst.iter_mut().zip(&data[o..o + len]).for_each(|(d, &x)| *d = f(x));
+                    } else {
+                        dst.iter_mut().enumerate().for_each(|(r, d)| *d = f(data[o + r * step]));
+                    }
+                    done += len;
                 });
             });
             out
@@ -64,7 +71,7 @@ pub(crate) fn zip<E: Element>(op: &str, a: &Tensor<E>, b: &Tensor<E>, f: impl Fn
                     }
                 }
             }
-            let mut out = vec![E::zero(); n];
+            let mut out = crate::buffers::reused(n);
             match (la.contiguous_range(), lb.contiguous_range()) {
                 (Some(ra), Some(rb)) if la.shape() == lb.shape() => {
                     let (sa, sb) = (&da[ra], &db[rb]);
@@ -86,16 +93,23 @@ pub(crate) fn zip<E: Element>(op: &str, a: &Tensor<E>, b: &Tensor<E>, f: impl Fn
                     let la = la.broadcast_to(&shape).expect("broadcast checked");
                     let lb = lb.broadcast_to(&shape).expect("broadcast checked");
                     fill_chunks(&mut out, |s, c| {
-                        let mut it = c.iter_mut();
-                        walk(
-                            &shape,
-                            [la.strides(), lb.strides()],
-                            [la.offset(), lb.offset()],
-                            s..s + it.len(),
-                            |[i, j]| {
-                                *it.next().expect("chunk length") = f(da[i], db[j]);
-                            },
-                        );
+                        let mut done = 0;
+                        let (strides, at) = ([la.strides(), lb.strides()], [la.offset(), lb.offset()]);
+                        walk_runs(&shape, strides, at, s..s + c.len(), |[i, j], steps, len| {
+                            let dst = &mut c[done..done + len];
+                            match steps {
+                                [1, 1] => {
+                                    let pairs = da[i..i + len].iter().zip(&db[j..j + len]);
+                                    dst.iter_mut().zip(pairs).for_each(|(d, (&x, &y))| *d = f(x, y));
+                                }
+                                [1, 0] => dst.iter_mut().zip(&da[i..i + len]).for_each(|(d, &x)| *d = f(x, db[j])),
+                                [0, 1] => dst.iter_mut().zip(&db[j..j + len]).for_each(|(d, &y)| *d = f(da[i], y)),
+                                [si, sj] => {
+                                    dst.iter_mut().enumerate().for_each(|(r, d)| *d = f(da[i + r * si], db[j + r * sj]))
+                                }
+                            }
+                            done += len;
+                        });
                     });
                 }
             }
@@ -430,7 +444,7 @@ fn along_dim<E: Element>(t: &Tensor<E>, dim: usize, run: impl Fn(&[E], &mut [E],
     let shape = s.src.shape();
     let (n, inner) = (shape[s.dims[0]], shape[s.dims[0] + 1..].iter().product::<usize>());
     let block = n * inner;
-    let mut out = vec![E::zero(); t.numel()];
+    let mut out = crate::buffers::zeroed(t.numel());
     if block > 0 {
         s.src.with_data(|data, l| {
             let x = &data[l.contiguous_range().expect("a contiguous source")];
@@ -453,7 +467,7 @@ pub(crate) fn lanes<E: Element>(t: &Tensor<E>, dim: usize, f: impl Fn(&[E], &mut
             return f(x, out);
         }
         // Strided lanes are gathered and scattered a tile at a time.
-        let (mut a, mut b) = (vec![E::zero(); n * LANE_TILE], vec![E::zero(); n * LANE_TILE]);
+        let (mut a, mut b) = (crate::buffers::zeroed(n * LANE_TILE), crate::buffers::zeroed(n * LANE_TILE));
         for j0 in (0..inner).step_by(LANE_TILE) {
             let w = LANE_TILE.min(inner - j0);
             for r in 0..n {

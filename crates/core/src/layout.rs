@@ -182,11 +182,31 @@ pub(crate) fn walk<const N: usize>(
     range: Range<usize>,
     mut f: impl FnMut([usize; N]),
 ) {
+    walk_runs(shape, strides, offsets, range, |mut p, steps, run| {
+        for _ in 0..run {
+            f(p);
+            for k in 0..N {
+                p[k] += steps[k];
+            }
+        }
+    })
+}
+
+/// [`walk`] by runs along the (merged) last dimension: `f(start, steps, len)`
+/// gets each run's first offsets, the strides along it and its length, so a
+/// run with unit steps can be handled as whole slices.
+pub(crate) fn walk_runs<const N: usize>(
+    shape: &[usize],
+    strides: [&[usize]; N],
+    offsets: [usize; N],
+    range: Range<usize>,
+    mut f: impl FnMut([usize; N], [usize; N], usize),
+) {
     if range.is_empty() {
         return;
     }
     if shape.is_empty() {
-        f(offsets);
+        f(offsets, [1; N], 1);
         return;
     }
     // Merge neighbouring dimensions that every stride set steps through as
@@ -227,13 +247,7 @@ pub(crate) fn walk<const N: usize>(
     let mut remaining = range.len();
     while remaining > 0 {
         let run = (inner - idx[last]).min(remaining);
-        let mut p = pos;
-        for _ in 0..run {
-            f(p);
-            for k in 0..N {
-                p[k] += inner_strides[k];
-            }
-        }
+        f(pos, inner_strides, run);
         remaining -= run;
         if remaining == 0 {
             break;

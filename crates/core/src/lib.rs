@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod backward;
+mod buffers;
 mod display;
 mod element;
 mod function;
@@ -24,6 +25,7 @@ mod gemm;
 mod gradcheck;
 mod kernels;
 mod layout;
+mod math;
 mod ops;
 pub mod profile;
 mod rng;

@@ -10,11 +10,18 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The elements behind one or more tensors. Views share it; in-place updates
 /// (optimizer steps, running statistics) write through its lock.
-pub(crate) struct Storage<E> {
+pub(crate) struct Storage<E: Element> {
     data: RwLock<Vec<E>>,
 }
 
-impl<E> Storage<E> {
+impl<E: Element> Drop for Storage<E> {
+    fn drop(&mut self) {
+        let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
+        crate::buffers::recycle(std::mem::take(data));
+    }
+}
+
+impl<E: Element> Storage<E> {
     pub(crate) fn new(data: Vec<E>) -> Arc<Self> {
         Arc::new(Storage { data: RwLock::new(data) })
     }
@@ -167,7 +174,7 @@ impl<E: Element> Tensor<E> {
 
     /// The `n x n` identity matrix.
     pub fn eye(n: usize) -> Self {
-        let mut d = vec![E::zero(); n * n];
+        let mut d = crate::buffers::zeroed(n * n);
         for i in 0..n {
             d[i * n + i] = E::one();
         }

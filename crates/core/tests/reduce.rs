@@ -92,7 +92,7 @@ fn sums_do_not_depend_on_the_layout() {
 fn f32_sums_accumulate_without_losing_small_terms() {
     // In f32, 1e8 + 1 == 1e8: a naive running sum returns 0 here.
     let mut v = vec![1e8f32];
-    v.extend(std::iter::repeat(1.0f32).take(100_000));
+    v.extend(std::iter::repeat_n(1.0f32, 100_000));
     v.push(-1e8);
     let x = Tensor::<f32>::from_vec(v, &[100_002]);
     assert_eq!(x.sum().item(), 100_000.0);

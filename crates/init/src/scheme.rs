@@ -322,7 +322,7 @@ fn dirac(shape: &[usize], groups: usize) -> Result<Vec<f64>, InitError> {
     if shape.len() < 3 {
         return Err(InitError::Shape { scheme: "dirac_", shape: shape.to_vec(), need: "at least 3 dims" });
     }
-    if groups == 0 || shape[0] % groups != 0 {
+    if groups == 0 || !shape[0].is_multiple_of(groups) {
         return Err(argument("dirac_", format!("dim 0 ({}) must be divisible by groups ({groups})", shape[0])));
     }
     let out_per_group = shape[0] / groups;

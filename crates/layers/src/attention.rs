@@ -385,7 +385,7 @@ impl<E: Element> MultiheadAttention<E> {
     /// Panics unless `num_heads` divides `embed_dim`.
     #[track_caller]
     pub fn with_config(embed_dim: usize, num_heads: usize, config: MultiheadAttentionConfig) -> Self {
-        if num_heads == 0 || embed_dim % num_heads != 0 {
+        if num_heads == 0 || !embed_dim.is_multiple_of(num_heads) {
             fail(
                 "MultiheadAttention",
                 format!("embed_dim {embed_dim} must be divisible by num_heads {num_heads}"),

@@ -84,7 +84,7 @@ fn parameters<E: Element, const D: usize>(
     kernel_size: [usize; D],
 ) -> (Tensor<E>, Option<Tensor<E>>) {
     assert!(
-        groups > 0 && in_channels % groups == 0 && out_channels % groups == 0,
+        groups > 0 && in_channels.is_multiple_of(groups) && out_channels.is_multiple_of(groups),
         "convolution: in_channels {in_channels} and out_channels {out_channels} must divide by groups {groups}"
     );
     let shape: Vec<usize> = lead.into_iter().chain(kernel_size).collect();

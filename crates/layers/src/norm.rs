@@ -263,7 +263,7 @@ impl<E: Element> GroupNorm<E> {
     /// unless `num_groups` is positive and divides `num_channels`.
     #[track_caller]
     pub fn with_config(num_groups: usize, num_channels: usize, config: GroupNormConfig) -> Self {
-        if num_groups == 0 || num_channels % num_groups != 0 {
+        if num_groups == 0 || !num_channels.is_multiple_of(num_groups) {
             fail(
                 "GroupNorm",
                 format!("num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"),

@@ -266,12 +266,7 @@ impl<E: Element> RecurrentWeights<E> {
                 (h, None)
             }
             Kind::Lstm => {
-                let gates = gi + gh;
-                let s = gates.sigmoid();
-                let (i, f, o) = (s.narrow(1, 0, hs), s.narrow(1, hs, hs), s.narrow(1, 3 * hs, hs));
-                let g = gates.narrow(1, 2 * hs, hs).tanh();
-                let c = f * c.expect("an LSTM step has a cell state") + i * g;
-                let h = o * c.tanh();
+                let (h, c) = (gi + gh).lstm_cell(c.expect("an LSTM step has a cell state"));
                 let h = match &t.hr {
                     Some(w_hr) => h.matmul(w_hr),
                     None => h,

@@ -183,7 +183,7 @@ fn conv_raw<E: Element>(x: &Tensor<E>, w: &Tensor<E>, b: Option<&Tensor<E>>, g: 
     let (og, l) = (o / groups, g.cols());
     let k = cg * g.taps();
     let (wv, bv) = (w.to_vec(), b.map(|b| b.to_vec()));
-    let mut out = vec![E::zero(); n * o * l];
+    let mut out = crate::buffers::zeroed(n * o * l);
     let ([sn, sc, sy, sx], offset) = strides4(x);
     // A 1x1 kernel reading every position in order needs no patch matrix
     // when the (y, x) positions of a channel sit at one stride.
@@ -235,7 +235,7 @@ fn conv_transpose_raw<E: Element>(
     let (og, c, l, plane) = (o / groups, cg * groups, g.cols(), g.plane());
     let k = cg * g.taps();
     let (wv, bv) = (w.to_vec(), b.map(|b| b.to_vec()));
-    let mut out = vec![E::zero(); n * c * plane];
+    let mut out = crate::buffers::zeroed(n * c * plane);
     with_contiguous(x, |xd| {
         for_each_block(&mut out, c * plane, n * og * k * l >= PAR_WORK, |ni, out_n| {
             if let Some(bv) = &bv {
@@ -265,7 +265,7 @@ fn weight_grad_raw<E: Element>(u: &Tensor<E>, y: &Tensor<E>, g: &Geom, groups: u
     let partials = with_contiguous(y, |yd| {
         u.with_data(|ud, _| {
             map_tasks(blocks, n * o * k * l >= PAR_WORK, |bi| {
-                let mut gw = vec![E::zero(); o * k];
+                let mut gw = crate::buffers::zeroed(o * k);
                 for ni in bi * n / blocks..(bi + 1) * n / blocks {
                     for gi in 0..groups {
                         with_scratch(k * l, |cols| {
@@ -279,7 +279,7 @@ fn weight_grad_raw<E: Element>(u: &Tensor<E>, y: &Tensor<E>, g: &Geom, groups: u
             })
         })
     });
-    let mut gw = vec![E::zero(); o * k];
+    let mut gw = crate::buffers::zeroed(o * k);
     for p in partials {
         gw.iter_mut().zip(p).for_each(|(a, b)| *a = *a + b);
     }
@@ -291,7 +291,7 @@ fn unfold_raw<E: Element>(x: &Tensor<E>, g: &Geom) -> Tensor<E> {
     let _profile = scope(Family::Conv);
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let rows = c * g.taps();
-    let mut out = vec![E::zero(); n * rows * g.cols()];
+    let mut out = crate::buffers::zeroed(n * rows * g.cols());
     let ([sn, sc, sy, sx], offset) = strides4(x);
     x.with_data(|xd, _| {
         for_each_block(&mut out, rows * g.cols(), n * rows * g.cols() >= PAR_WORK, |ni, out_n| {
@@ -306,7 +306,7 @@ fn fold_raw<E: Element>(cols: &Tensor<E>, g: &Geom) -> Tensor<E> {
     let _profile = scope(Family::Conv);
     let (n, rows) = (cols.shape()[0], cols.shape()[1]);
     let c = rows / g.taps();
-    let mut out = vec![E::zero(); n * c * g.plane()];
+    let mut out = crate::buffers::zeroed(n * c * g.plane());
     with_contiguous(cols, |cd| {
         for_each_block(&mut out, c * g.plane(), n * rows * g.cols() >= PAR_WORK, |ni, out_n| {
             col2im(&cd[ni * rows * g.cols()..(ni + 1) * rows * g.cols()], c, g, out_n)

@@ -128,7 +128,7 @@ impl<E: Element> Tensor<E> {
     pub(crate) fn take(&self, names: OpNames, dim: usize, map: Arc<[usize]>) -> Tensor<E> {
         let mut shape = self.shape().to_vec();
         let size = std::mem::replace(&mut shape[dim], map.len());
-        let mut out = vec![E::zero(); shape.iter().product()];
+        let mut out = crate::buffers::zeroed(shape.iter().product());
         let walk_dim = unit(shape.len(), dim);
         self.with_data(|data, l| {
             let (base, sd) = split_stride(l.strides(), dim);
@@ -149,7 +149,7 @@ impl<E: Element> Tensor<E> {
     pub(crate) fn put(&self, names: OpNames, dim: usize, map: Arc<[usize]>, size: usize) -> Tensor<E> {
         let mut shape = self.shape().to_vec();
         shape[dim] = size;
-        let mut out = vec![E::zero(); shape.iter().product()];
+        let mut out = crate::buffers::zeroed(shape.iter().product());
         let (base, sd) = split_stride(&contiguous_strides(&shape), dim);
         let walk_dim = unit(shape.len(), dim);
         self.with_data(|data, l| {
@@ -166,7 +166,7 @@ impl<E: Element> Tensor<E> {
     /// replaced by `index[p]` (unchecked). Adjoint: [`scatter_raw`](Self::scatter_raw).
     #[track_caller]
     fn gather_raw(&self, dim: usize, index: &IndexTensor) -> Tensor<E> {
-        let mut out = vec![E::zero(); index.numel()];
+        let mut out = crate::buffers::zeroed(index.numel());
         self.with_data(|data, l| {
             let (base, sd) = split_stride(l.strides(), dim);
             fill_chunks(&mut out, |start, chunk| {
@@ -188,7 +188,7 @@ impl<E: Element> Tensor<E> {
     /// adjoint of [`gather_raw`](Self::gather_raw).
     #[track_caller]
     fn scatter_raw(&self, shape: &[usize], dim: usize, index: &IndexTensor) -> Tensor<E> {
-        let mut out = vec![E::zero(); shape.iter().product()];
+        let mut out = crate::buffers::zeroed(shape.iter().product());
         let (base, sd) = split_stride(&contiguous_strides(shape), dim);
         self.with_data(|data, l| {
             let mut k = 0;

@@ -14,16 +14,6 @@ use std::panic::Location;
 /// Below this many multiply-adds a product runs on one thread.
 const PAR_FLOPS: usize = 1 << 18;
 
-/// Rows per GEMM call for an `m`-row product: whole when small, else about a
-/// quarter (a multiple of 16, 64 to 256 rows) so two to four threads share it.
-fn chunk_rows(m: usize) -> usize {
-    if m <= 64 {
-        m.max(1)
-    } else {
-        (m.div_ceil(4).next_multiple_of(16)).clamp(64, 256)
-    }
-}
-
 /// `a @ b` for `a: [..., m, k]`, `b: [..., k, n]` with broadcast batch dims (unrecorded).
 #[track_caller]
 fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
@@ -38,7 +28,7 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
     let nb: usize = batch.iter().product();
     // Counted here too, on the calling thread, for products split over workers.
     let _profile = scope(Family::Gemm);
-    let mut out = vec![E::zero(); nb * m * n];
+    let mut out = crate::buffers::reused(nb * m * n);
     if m * n > 0 {
         let mut full_a: Vec<usize> = batch.to_vec();
         full_a.extend([m, k]);
@@ -56,16 +46,15 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
         a.with_data(|da, _| {
             b.with_data(|db, _| {
                 // Rows `r0..` of batch `bi`'s product, into `c` (whole rows).
-                let kernel = Kernel::for_shape(m, k, n);
+                let kernel = Kernel::for_shape::<E>(m, k, n);
                 let product = |bi: usize, r0: usize, c: &mut [E]| {
                     let (oa, ob) = offs[bi];
                     let a = &da[oa + r0 * rsa..];
                     gemm_with(kernel, [c.len() / n, k, n], a, [rsa, csa], &db[ob..], [rsb, csb], E::zero(), c, n);
                 };
-                // Work is split by shape alone, never by the thread count, so
-                // every product sees the same GEMM calls on any pool.
-                let rows = chunk_rows(m);
-                let parallel = num_threads() > 1 && nb * m.div_ceil(rows) > 1 && nb * m * n * k >= PAR_FLOPS;
+                let threads = if nb * m * n * k >= PAR_FLOPS { num_threads() } else { 1 };
+                let rows = kernel.rows_per_call(m, threads.div_ceil(nb));
+                let parallel = threads > 1 && nb * m.div_ceil(rows) > 1;
                 if !parallel {
                     for (bi, cb) in out.chunks_mut(m * n).enumerate() {
                         cb.chunks_mut(rows * n).enumerate().for_each(|(ri, c)| product(bi, ri * rows, c));

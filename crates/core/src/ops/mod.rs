@@ -9,6 +9,7 @@ mod index;
 mod linalg;
 mod nn;
 mod pool;
+mod recurrent;
 mod reduce;
 mod shape;
 mod softmax;

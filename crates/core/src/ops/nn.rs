@@ -210,7 +210,7 @@ impl<E: Element> Tensor<E> {
         out_shape: &[usize],
     ) -> Tensor<E> {
         let (num, dim) = (self.shape()[0], self.shape()[1]);
-        let mut out = vec![E::zero(); rows.len() * dim];
+        let mut out = crate::buffers::zeroed(rows.len() * dim);
         with_contiguous(self, |w| {
             for (o, &r) in out.chunks_mut(dim.max(1)).zip(rows.iter()) {
                 if !(zero_pad && Some(r) == pad) {
@@ -227,7 +227,7 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     fn embedding_scatter(&self, rows: Arc<Vec<usize>>, pad: Option<usize>, num: usize) -> Tensor<E> {
         let dim = self.shape().last().copied().unwrap_or(1);
-        let mut out = vec![E::zero(); num * dim];
+        let mut out = crate::buffers::zeroed(num * dim);
         with_contiguous(self, |g| {
             for (src, &r) in g.chunks(dim.max(1)).zip(rows.iter()) {
                 if Some(r) != pad {

@@ -59,6 +59,12 @@ impl PoolGeom {
         }
     }
 
+    /// The output positions `(oy, ox)` of a plane, in row-major order.
+    fn positions(&self) -> impl Iterator<Item = (usize, usize)> {
+        let [oh, ow] = self.small();
+        (0..oh).flat_map(move |oy| (0..ow).map(move |ox| (oy, ox)))
+    }
+
     fn divisor(&self, oy: usize, ox: usize) -> usize {
         self.divisor_override.unwrap_or(self.wins[0][oy].div * self.wins[1][ox].div)
     }
@@ -124,9 +130,9 @@ fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> Vec<usize> {
     with_contiguous(x, |xd| {
         for_each_block(&mut idx, q, xd.len() >= PAR_MIN, |b, out| {
             let plane = &xd[b * p..(b + 1) * p];
-            for (o, slot) in out.iter_mut().enumerate() {
+            for (slot, (oy, ox)) in out.iter_mut().zip(geo.positions()) {
                 let (mut best, mut max) = (NONE, E::neg_infinity());
-                geo.each(o / ow, o % ow, |i| {
+                geo.each(oy, ox, |i| {
                     let v = plane[i];
                     if best == NONE || v > max || v.is_nan() {
                         (best, max) = (i, v);
@@ -158,9 +164,12 @@ impl<E: Element> Tensor<E> {
         let in_shape: Vec<usize> = self.shape().into();
         let mut out = vec![fill; idx.len()];
         with_contiguous(self, |xd| {
-            for (o, (v, &i)) in out.iter_mut().zip(idx.iter()).enumerate() {
-                if i != NONE {
-                    *v = xd[o / q.max(1) * p + i];
+            for (b, (outs, ids)) in out.chunks_mut(q.max(1)).zip(idx.chunks(q.max(1))).enumerate() {
+                let plane = &xd[b * p..];
+                for (v, &i) in outs.iter_mut().zip(ids) {
+                    if i != NONE {
+                        *v = plane[i];
+                    }
                 }
             }
         });
@@ -176,12 +185,14 @@ impl<E: Element> Tensor<E> {
         let q = self.shape()[self.ndim() - 2..].iter().product::<usize>();
         let p = in_shape[in_shape.len() - 2..].iter().product::<usize>();
         let out_shape: Vec<usize> = self.shape().into();
-        let mut out = vec![E::zero(); in_shape.iter().product()];
+        let mut out = crate::buffers::zeroed(in_shape.iter().product());
         with_contiguous(self, |gd| {
-            for (o, (&v, &i)) in gd.iter().zip(idx.iter()).enumerate() {
-                if i != NONE {
-                    let d = &mut out[o / q.max(1) * p + i];
-                    *d = *d + v;
+            for (b, (gs, ids)) in gd.chunks(q.max(1)).zip(idx.chunks(q.max(1))).enumerate() {
+                let plane = &mut out[b * p..];
+                for (&v, &i) in gs.iter().zip(ids) {
+                    if i != NONE {
+                        plane[i] = plane[i] + v;
+                    }
                 }
             }
         });
@@ -196,12 +207,11 @@ impl<E: Element> Tensor<E> {
         let _profile = scope(Family::Conv);
         let (p, small) = (geo.big[0] * geo.big[1], geo.small());
         let q = small[0] * small[1];
-        let mut out = vec![E::zero(); self.numel() / p.max(1) * q];
+        let mut out = crate::buffers::zeroed(self.numel() / p.max(1) * q);
         with_contiguous(self, |xd| {
             for_each_block(&mut out, q, xd.len() >= PAR_MIN, |b, dst| {
                 let plane = &xd[b * p..(b + 1) * p];
-                for (o, v) in dst.iter_mut().enumerate() {
-                    let (oy, ox) = (o / small[1], o % small[1]);
+                for (v, (oy, ox)) in dst.iter_mut().zip(geo.positions()) {
                     let mut sum = E::zero();
                     geo.each(oy, ox, |i| sum = sum + plane[i]);
                     *v = sum / E::of(geo.divisor(oy, ox) as f64);
@@ -219,11 +229,10 @@ impl<E: Element> Tensor<E> {
         let _profile = scope(Family::Conv);
         let (p, small) = (geo.big[0] * geo.big[1], geo.small());
         let q = small[0] * small[1];
-        let mut out = vec![E::zero(); self.numel() / q.max(1) * p];
+        let mut out = crate::buffers::zeroed(self.numel() / q.max(1) * p);
         with_contiguous(self, |gd| {
             for_each_block(&mut out, p, gd.len() >= PAR_MIN, |b, dst| {
-                for (o, &v) in gd[b * q..(b + 1) * q].iter().enumerate() {
-                    let (oy, ox) = (o / small[1], o % small[1]);
+                for (&v, (oy, ox)) in gd[b * q..(b + 1) * q].iter().zip(geo.positions()) {
                     let share = v / E::of(geo.divisor(oy, ox) as f64);
                     geo.each(oy, ox, |i| dst[i] = dst[i] + share);
                 }

@@ -342,7 +342,7 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     fn scatter_selected(&self, idx: &IndexTensor, dim: usize, shape: &[usize]) -> Tensor<E> {
         let (before, n, after) = split_at_dim(shape, dim);
-        let mut out = vec![E::zero(); before * n * after];
+        let mut out = crate::buffers::zeroed(before * n * after);
         for (p, v) in self.to_vec().into_iter().enumerate() {
             let (k, j) = (p / after, p % after);
             out[(k * n + idx.data[p] as usize) * after + j] = v;

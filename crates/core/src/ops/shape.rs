@@ -3,7 +3,7 @@
 //! storage and copy nothing; cat, stack, pad, repeat and flip copy.
 
 use crate::kernels::view;
-use crate::layout::{contiguous_strides, walk};
+use crate::layout::{contiguous_strides, walk, walk_runs};
 use crate::tensor::at;
 use crate::{Element, Tensor};
 use smallvec::smallvec;
@@ -305,8 +305,13 @@ impl<E: Element> Tensor<E> {
         let region = self.layout().narrow(dim, start, g.shape()[dim], step);
         g.with_data(|gd, gl| {
             let mut data = self.inner.storage.write();
-            walk(g.shape(), [region.strides(), gl.strides()], [region.offset(), gl.offset()], 0..g.numel(), |[i, j]| {
-                data[i] = data[i] + gd[j]
+            let at = [region.offset(), gl.offset()];
+            walk_runs(g.shape(), [region.strides(), gl.strides()], at, 0..g.numel(), |[i, j], steps, len| {
+                if steps == [1, 1] {
+                    data[i..i + len].iter_mut().zip(&gd[j..j + len]).for_each(|(d, &v)| *d = *d + v);
+                } else {
+                    (0..len).for_each(|r| data[i + r * steps[0]] = data[i + r * steps[0]] + gd[j + r * steps[1]]);
+                }
             });
         });
     }
@@ -414,7 +419,7 @@ impl<E: Element> Tensor<E> {
             }
             out_shape[d] += t.shape()[d];
         }
-        let mut out = vec![E::zero(); out_shape.iter().product()];
+        let mut out = crate::buffers::zeroed(out_shape.iter().product());
         let mut corner = vec![0; out_shape.len()];
         for t in tensors {
             copy_block(&mut out, &out_shape, &corner, t);
@@ -475,7 +480,7 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     pub fn pad(&self, pads: &[usize], mode: PadMode) -> Tensor<E> {
         let nd = self.ndim();
-        if pads.len() % 2 != 0 || pads.len() / 2 > nd {
+        if !pads.len().is_multiple_of(2) || pads.len() / 2 > nd {
             panic!(
                 "pad: {} pad values for shape {:?}: expects an even number, at most 2 per dimension at {}",
                 pads.len(),

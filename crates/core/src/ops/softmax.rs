@@ -6,6 +6,7 @@
 //! and element-wise ops, so second derivatives work.
 
 use super::nn::{for_each_block, split_at_dim, with_contiguous};
+use crate::math;
 use crate::profile::{scope, Family};
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
@@ -26,7 +27,7 @@ fn softmax_block<E: Element>(src: &[E], dst: &mut [E], size: usize, inner: usize
         let max = src.iter().fold(E::neg_infinity(), |m, &v| if v > m { v } else { m });
         let mut sum = E::zero();
         for (o, &v) in dst.iter_mut().zip(src) {
-            *o = (v - max).exp();
+            *o = math::exp(v - max);
             sum = sum + *o;
         }
         if log {
@@ -46,10 +47,10 @@ fn softmax_block<E: Element>(src: &[E], dst: &mut [E], size: usize, inner: usize
             }
         }
     }
-    let mut sum = vec![E::zero(); inner];
+    let mut sum = crate::buffers::zeroed::<E>(inner);
     for (out, row) in dst.chunks_exact_mut(inner).zip(src.chunks_exact(inner)) {
         for (((o, &v), &m), s) in out.iter_mut().zip(row).zip(&max).zip(sum.iter_mut()) {
-            *o = (v - m).exp();
+            *o = math::exp(v - m);
             *s = *s + *o;
         }
     }
@@ -75,7 +76,7 @@ fn softmax_raw<E: Element>(x: &Tensor<E>, dim: usize, log: bool) -> Tensor<E> {
     let _profile = scope(Family::Reduction);
     let (_, size, inner) = split_at_dim(x.shape(), dim);
     let block = size * inner;
-    let mut out = vec![E::zero(); x.numel()];
+    let mut out = crate::buffers::zeroed(x.numel());
     if block > 0 {
         let per_task = block * ROWS_MIN.div_ceil(block);
         with_contiguous(x, |src| {
@@ -286,7 +287,7 @@ impl Classes {
     /// `off * w[c]` for every class, zero at ignored positions.
     fn coefficients<E: Element>(&self, shape: &[usize], diag: f64, off: f64) -> Tensor<E> {
         let (c, inner) = (self.c, self.inner);
-        let mut out = vec![E::zero(); self.n * c * inner];
+        let mut out = crate::buffers::zeroed(self.n * c * inner);
         for (pos, t) in self.target.iter().enumerate() {
             let Some(t) = *t else { continue };
             let (ni, j) = (pos / inner, pos % inner);
@@ -359,7 +360,7 @@ impl<E: Element> Tensor<E> {
         let total_w: f64 = cls.weight.iter().sum();
         // Per position: -(1 - s) w[t] log p_t - (s / C) sum_c w[c] log p_c.
         let lsm = softmax_raw(self, 1, true);
-        let mut per = vec![E::zero(); cls.target.len()];
+        let mut per = crate::buffers::zeroed(cls.target.len());
         cls.each_position(&lsm, &mut per, cls.inner, |_, j, t, logp, out| {
             let mut loss = -cls.weight[t] * logp(t);
             if smoothing > 0.0 {
@@ -375,7 +376,7 @@ impl<E: Element> Tensor<E> {
             if !is_grad_enabled() {
                 // Not recording (no create_graph): the same values in one pass.
                 let gv = g.to_f64_vec();
-                let mut dx = vec![E::zero(); lsm.numel()];
+                let mut dx = crate::buffers::zeroed(lsm.numel());
                 let inner = cls.inner;
                 cls.each_position(&lsm, &mut dx, cls.c * inner, |ni, j, t, logp, out| {
                     let gp = gv[ni * inner + j];
@@ -408,7 +409,7 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     fn nll_core(&self, target: &IndexTensor, weight: Option<&Tensor<E>>, ignore_index: i64) -> (Tensor<E>, f64) {
         let cls = Arc::new(Classes::new("nll_loss", self, target, weight, ignore_index));
-        let mut per = vec![E::zero(); cls.target.len()];
+        let mut per = crate::buffers::zeroed(cls.target.len());
         cls.each_position(self, &mut per, cls.inner, |_, j, t, column, out| {
             out[j] = E::of(-cls.weight[t] * column(t));
         });

@@ -8,6 +8,7 @@
 //! the same formula (PyTorch's), and the tests check that they agree.
 
 use crate::kernels::{map, zip};
+use crate::math;
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
 use crate::{Element, Tensor};
@@ -201,7 +202,7 @@ impl<E: Element> Tensor<E> {
     /// `e^self`. d = e^self (the saved output).
     #[track_caller]
     pub fn exp(&self) -> Tensor<E> {
-        self.unary("exp", E::exp, Reads::Output, |g, y| g * y, |g, y| g.mul(y))
+        self.unary("exp", math::exp, Reads::Output, |g, y| g * y, |g, y| g.mul(y))
     }
 
     /// `e^self - 1`, accurate near 0. d = output + 1.
@@ -297,7 +298,7 @@ impl<E: Element> Tensor<E> {
     pub fn tanh(&self) -> Tensor<E> {
         self.unary(
             "tanh",
-            E::tanh,
+            math::tanh,
             Reads::Output,
             |g, y| g * (E::one() - y * y),
             |g, y| g.mul(&y.square().rsub_scalar(E::one())),
@@ -309,7 +310,7 @@ impl<E: Element> Tensor<E> {
     pub fn sigmoid(&self) -> Tensor<E> {
         self.unary(
             "sigmoid",
-            |a| E::one() / (E::one() + (-a).exp()),
+            math::sigmoid,
             Reads::Output,
             |g, y| g * (E::one() - y) * y,
             |g, y| g.mul(&y.rsub_scalar(E::one()).mul(y)),

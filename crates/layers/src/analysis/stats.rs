@@ -275,7 +275,7 @@ impl<'m, E: Element> StatsCollector<'m, E> {
         if self.step.is_some() {
             self.close(None);
         }
-        let on = step % self.every == 0;
+        let on = step.is_multiple_of(self.every);
         let mut p = lock(&self.pending);
         p.active = on;
         p.activation = vec![None; self.layers.len()];

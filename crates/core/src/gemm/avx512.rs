@@ -1,0 +1,377 @@
+//! A single-precision GEMM for CPUs with AVX-512: a 12 x 32 register tile
+//! (24 accumulators of 16 lanes) fed from packed panels, in the BLIS loop
+//! order. Every output element is summed in the same order, `k` blocks of
+//! [`KC`] in turn, whatever rows or columns a call covers, so splitting a
+//! product between threads never changes a bit of it.
+
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+/// Rows of the register tile: one broadcast of packed `a` each.
+const MR: usize = 12;
+/// Columns of the register tile: two 16-lane vectors of `b`.
+const NR: usize = 32;
+/// Depth of a packed block: a 12 x 256 panel of `a` and a 256 x 32 panel of
+/// `b` stay in the L1 and L2 caches while the tile is computed.
+const KC: usize = 256;
+/// Rows of `a` packed at a time (kept in L2).
+const MC: usize = 192;
+/// Columns of `b` packed at a time (kept in L3).
+const NC: usize = 2048;
+/// A row-major `b` multiplied by at most this many rows of `a`, or a row-major
+/// `a` by at most this many columns of `b`, is read in place, not packed.
+const DIRECT: usize = 128;
+
+/// Whether this CPU runs the kernel (checked once).
+pub(crate) fn available() -> bool {
+    static AVX512: OnceLock<bool> = OnceLock::new();
+    *AVX512.get_or_init(|| is_x86_feature_detected!("avx512f"))
+}
+
+thread_local! {
+    /// Packing buffers for `a` and `b`, reused between calls on a thread.
+    static PACKED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `c = a b (+ c when accumulate)` for an `m x k` matrix `a` and a `k x n`
+/// matrix `b` given by (row, column) strides, into `c` with row stride `rsc`.
+///
+/// A transposed `b` (a layer's weight) times few rows of `a` (a batch) is
+/// computed as `cᵀ = bᵀ aᵀ`, so that the weight is read in place, row by row,
+/// rather than gathered into packed panels.
+///
+/// # Safety
+/// [`available`] must be true; the strides must address valid `m x k`,
+/// `k x n` and `m x n` matrices inside their allocations, and `c` must alias
+/// neither input.
+pub(crate) unsafe fn sgemm(
+    [m, k, n]: [usize; 3],
+    a: *const f32,
+    [rsa, csa]: [usize; 2],
+    b: *const f32,
+    [rsb, csb]: [usize; 2],
+    accumulate: bool,
+    c: *mut f32,
+    rsc: usize,
+) {
+    // SAFETY: forwarded; the transposed product addresses the same values.
+    unsafe {
+        if rsb == 1 && csb != 1 && m <= DIRECT && n >= 2 * m {
+            blocked([n, k, m], b, [csb, rsb], a, [csa, rsa], accumulate, Output { c, stride: rsc, transposed: true })
+        } else {
+            blocked([m, k, n], a, [rsa, csa], b, [rsb, csb], accumulate, Output { c, stride: rsc, transposed: false })
+        }
+    }
+}
+
+/// Where a product lands: row-major `c` with row stride `stride`, or, when
+/// `transposed`, its transpose (column stride `stride`).
+#[derive(Clone, Copy)]
+struct Output {
+    c: *mut f32,
+    stride: usize,
+    transposed: bool,
+}
+
+impl Output {
+    /// The address of element `(i, j)`.
+    ///
+    /// # Safety
+    /// The element must be inside `c`.
+    unsafe fn at(self, i: usize, j: usize) -> *mut f32 {
+        let offset = if self.transposed { i + j * self.stride } else { i * self.stride + j };
+        unsafe { self.c.add(offset) }
+    }
+}
+
+/// [`sgemm`] into `out`, blocked and packed.
+///
+/// # Safety
+/// As for [`sgemm`].
+unsafe fn blocked(
+    [m, k, n]: [usize; 3],
+    a: *const f32,
+    [rsa, csa]: [usize; 2],
+    b: *const f32,
+    [rsb, csb]: [usize; 2],
+    accumulate: bool,
+    out: Output,
+) {
+    PACKED.with(|buffers| {
+        let (packed_a, packed_b) = &mut *buffers.borrow_mut();
+        // Operands that few tiles share are read in place: packing them would
+        // cost as much as the products that reuse them.
+        let direct_a = csa == 1 && n <= DIRECT;
+        let direct_b = false;
+        // In place, `a`'s last partial panel is still packed, padded with zeros.
+        packed_a.resize(if direct_a { MR } else { m.min(MC).next_multiple_of(MR) } * k.min(KC), 0.0);
+        if !direct_b {
+            packed_b.resize(n.min(NC).next_multiple_of(NR) * k.min(KC), 0.0);
+        }
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                // SAFETY (all the calls below): every block lies inside the
+                // caller's matrices, and the buffers were sized for the
+                // largest block above.
+                let b_block = if direct_b {
+                    Operand { ptr: unsafe { b.add(pc * rsb + jc) }, step: rsb, lane: 1, index: 1 }
+                } else {
+                    unsafe { pack_b(kc, nc, b.add(pc * rsb + jc * csb), [rsb, csb], packed_b) };
+                    Operand { ptr: packed_b.as_ptr(), step: NR, lane: 1, index: kc }
+                };
+                let accumulate = accumulate || pc > 0;
+                for ic in (0..m).step_by(MC) {
+                    let mc = MC.min(m - ic);
+                    let a_block = if direct_a {
+                        Operand { ptr: unsafe { a.add(ic * rsa + pc) }, step: 1, lane: rsa, index: rsa }
+                    } else {
+                        unsafe { pack_a(mc, kc, a.add(ic * rsa + pc * csa), [rsa, csa], packed_a) };
+                        Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
+                    };
+                    for jr in (0..nc).step_by(NR) {
+                        let b_panel = unsafe { b_block.at(jr) };
+                        for ir in (0..mc).step_by(MR) {
+                            let rows = MR.min(mc - ir);
+                            let tile = Tile { rows, cols: NR.min(nc - jr), accumulate, transposed: out.transposed };
+                            let c_tile = unsafe { out.at(ic + ir, jc + jr) };
+                            let a_panel = unsafe { a_block.at(ir) };
+                            if direct_a && rows == MR {
+                                unsafe { kernel::<false>(kc, a_panel, b_panel, c_tile, out.stride, tile) };
+                            } else {
+                                let a_panel = if direct_a {
+                                    unsafe { pack_a(rows, kc, a_panel.ptr, [rsa, 1], packed_a) };
+                                    Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
+                                } else {
+                                    a_panel
+                                };
+                                unsafe { kernel::<true>(kc, a_panel, b_panel, c_tile, out.stride, tile) };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Where a kernel reads one operand, packed or in place: lane `r` (a row of
+/// `a`, a column of `b`) at step `p` of the sum is `ptr[p * step + r * lane]`,
+/// and the panel starting at lane `i` of the block begins `i * index` values in.
+#[derive(Clone, Copy)]
+struct Operand {
+    ptr: *const f32,
+    step: usize,
+    lane: usize,
+    index: usize,
+}
+
+impl Operand {
+    /// The panel starting at lane `i` of the block.
+    ///
+    /// # Safety
+    /// `i` must be inside the block.
+    unsafe fn at(self, i: usize) -> Operand {
+        Operand { ptr: unsafe { self.ptr.add(i * self.index) }, ..self }
+    }
+}
+
+/// Packs an `mc x kc` block of `a` into panels of [`MR`] rows, each stored
+/// column by column (`MR` values per step of `k`), zero-padded to `MR` rows.
+///
+/// # Safety
+/// AVX-512F must be available; the strides must address an `mc x kc` matrix
+/// inside `a`'s allocation.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, [rsa, csa]: [usize; 2], out: &mut [f32]) {
+    for (panel, i0) in (0..mc).step_by(MR).enumerate() {
+        let dst = &mut out[panel * MR * kc..(panel + 1) * MR * kc];
+        // SAFETY: rows `i0..i0 + rows`, columns `0..kc` are inside the block.
+        unsafe { pack_panel::<MR>(kc, MR.min(mc - i0), a.add(i0 * rsa), [csa, rsa], dst) };
+    }
+}
+
+/// Packs a `kc x nc` block of `b` into panels of [`NR`] columns, each stored
+/// row by row (`NR` values per step of `k`), zero-padded to `NR` columns.
+///
+/// # Safety
+/// AVX-512F must be available; the strides must address a `kc x nc` matrix
+/// inside `b`'s allocation.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, [rsb, csb]: [usize; 2], out: &mut [f32]) {
+    for (panel, j0) in (0..nc).step_by(NR).enumerate() {
+        let dst = &mut out[panel * NR * kc..(panel + 1) * NR * kc];
+        // SAFETY: columns `j0..j0 + cols`, rows `0..kc` are inside the block.
+        unsafe { pack_panel::<NR>(kc, NR.min(nc - j0), b.add(j0 * csb), [rsb, csb], dst) };
+    }
+}
+
+/// Packs `kc` steps of `lanes` values (`src[p * step + l * lane]`) into `dst`,
+/// `W` values a step, the lanes past `lanes` zero. Contiguous lanes are
+/// copied; strided ones are gathered, 16 at a time.
+///
+/// # Safety
+/// AVX-512F must be available; every addressed value is inside `src`'s
+/// allocation, and `dst` holds `W kc` values.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_panel<const W: usize>(
+    kc: usize,
+    lanes: usize,
+    src: *const f32,
+    [step, lane]: [usize; 2],
+    dst: &mut [f32],
+) {
+    let dst = &mut dst[..W * kc];
+    if lanes < W {
+        dst.fill(0.0);
+    }
+    if lane == 1 {
+        for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+            // SAFETY: step `p`, lanes `0..lanes` are inside the block.
+            d[..lanes].copy_from_slice(unsafe { std::slice::from_raw_parts(src.add(p * step), lanes) });
+        }
+    } else if let Some(lane) = lane.checked_mul(W).filter(|&span| span <= i32::MAX as usize).map(|_| lane as i32) {
+        let index = _mm512_mullo_epi32(
+            _mm512_set1_epi32(lane),
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        );
+        for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+            for l0 in (0..lanes).step_by(16) {
+                let mask = mask_of(lanes - l0);
+                // SAFETY: the masked-in lanes `l0..` of step `p` are inside
+                // the block, and `d` has room for them.
+                unsafe {
+                    let v = _mm512_mask_i32gather_ps::<4>(
+                        _mm512_setzero_ps(),
+                        mask,
+                        index,
+                        src.add(p * step + l0 * lane as usize),
+                    );
+                    _mm512_mask_storeu_ps(d.as_mut_ptr().add(l0), mask, v);
+                }
+            }
+        }
+    } else {
+        for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+            for (l, d) in d[..lanes].iter_mut().enumerate() {
+                // SAFETY: step `p`, lane `l` is inside the block.
+                *d = unsafe { *src.add(p * step + l * lane) };
+            }
+        }
+    }
+}
+
+/// The part of a register tile that lands in `c`, and how.
+#[derive(Clone, Copy)]
+struct Tile {
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+    /// `c` holds the tile's transpose.
+    transposed: bool,
+}
+
+/// Lane mask of the first `n` of 16 lanes (`n` may exceed 16).
+fn mask_of(n: usize) -> __mmask16 {
+    if n >= 16 {
+        u16::MAX
+    } else {
+        (1u16 << n) - 1
+    }
+}
+
+/// One 12 x 32 tile: `kc` steps of 12 values of `a` (broadcast) times 32 of
+/// `b` (masked to the tile's columns), stored into the tile's rows and
+/// columns of `c`. `PACKED_A` fixes `a`'s lane stride at 1.
+///
+/// # Safety
+/// AVX-512F must be available; `a` addresses `kc` steps of 12 rows (zero
+/// padding included), `b` of the tile's columns, and `c` holds the tile's
+/// rows and columns.
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel<const PACKED_A: bool>(kc: usize, a: Operand, b: Operand, c: *mut f32, stride: usize, tile: Tile) {
+    let (mask0, mask1) = (mask_of(tile.cols), mask_of(tile.cols.saturating_sub(16)));
+    let a_lane = if PACKED_A { 1 } else { a.lane };
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let (mut ap, mut bp) = (a.ptr, b.ptr);
+    // SAFETY: the loads stay inside the panels the caller vouched for;
+    // masked-off lanes of `b` are never read.
+    macro_rules! step {
+        () => {
+            let b0 = unsafe { _mm512_maskz_loadu_ps(mask0, bp) };
+            let b1 = unsafe { _mm512_maskz_loadu_ps(mask1, bp.add(16)) };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let ar = _mm512_set1_ps(unsafe { *ap.add(r * a_lane) });
+                acc[0] = _mm512_fmadd_ps(ar, b0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(ar, b1, acc[1]);
+            }
+            ap = unsafe { ap.add(a.step) };
+            bp = unsafe { bp.add(b.step) };
+        };
+    }
+    for _ in 0..kc / 4 {
+        step!();
+        step!();
+        step!();
+        step!();
+    }
+    for _ in 0..kc % 4 {
+        step!();
+    }
+    if tile.transposed {
+        // SAFETY: as below, with the tile's rows and columns swapped in `c`.
+        unsafe { store_transposed(&acc, c, stride, tile) };
+        return;
+    }
+    for (r, acc) in acc.iter().enumerate().take(tile.rows) {
+        // SAFETY: row `r` of the tile, masked to its columns, is inside `c`.
+        unsafe {
+            let row = c.add(r * stride);
+            let (mut v0, mut v1) = (acc[0], acc[1]);
+            if tile.accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask0, row));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, row.add(16)));
+            }
+            _mm512_mask_storeu_ps(row, mask0, v0);
+            _mm512_mask_storeu_ps(row.add(16), mask1, v1);
+        }
+    }
+}
+
+/// Stores a tile's transpose: column `j` of the tile becomes the row of `c`
+/// at `c + j * stride`, gathered from the tile spilled to the stack.
+///
+/// # Safety
+/// AVX-512F must be available; `c` holds the transposed tile's rows and
+/// columns.
+#[target_feature(enable = "avx512f")]
+unsafe fn store_transposed(acc: &[[__m512; 2]; MR], c: *mut f32, stride: usize, tile: Tile) {
+    let mut spilled = [[0f32; NR]; MR];
+    for (row, acc) in spilled.iter_mut().zip(acc) {
+        // SAFETY: each row of `spilled` holds the tile row's 32 values.
+        unsafe {
+            _mm512_storeu_ps(row.as_mut_ptr(), acc[0]);
+            _mm512_storeu_ps(row.as_mut_ptr().add(16), acc[1]);
+        }
+    }
+    let rows = mask_of(tile.rows);
+    let index = _mm512_mullo_epi32(
+        _mm512_set1_epi32(NR as i32),
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+    );
+    for j in 0..tile.cols {
+        // SAFETY: the gather reads rows `0..tile.rows` (at most 12) of
+        // column `j` of `spilled`; row `j` of `c` has the tile's rows.
+        unsafe {
+            let mut v =
+                _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), rows, index, spilled.as_ptr().cast::<f32>().add(j));
+            let dst = c.add(j * stride);
+            if tile.accumulate {
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(rows, dst));
+            }
+            _mm512_mask_storeu_ps(dst, rows, v);
+        }
+    }
+}
