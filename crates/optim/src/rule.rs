@@ -91,9 +91,11 @@ pub(crate) fn ensure<E: Element>(buf: &mut Vec<E>, n: usize, init: E) -> &mut [E
 /// `weight_decay * param` (PyTorch's `grad.add(param, alpha=weight_decay)`).
 #[inline(always)]
 pub(crate) fn decayed<E: Element>(g: E, p: E, maximize: bool, weight_decay: E) -> E {
+    // Selects, not branches, so update loops vectorise.
     let g = if maximize { -g } else { g };
+    let decayed = g + weight_decay * p;
     if weight_decay != E::zero() {
-        g + weight_decay * p
+        decayed
     } else {
         g
     }

@@ -227,7 +227,14 @@ unsafe fn pack_panel<const W: usize>(
     if lanes < W {
         dst.fill(0.0);
     }
-    if lane == 1 {
+    if lane == 1 && lanes == W {
+        // Whole panels: a fixed-size copy a step, not a `memcpy` call.
+        for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+            // SAFETY: step `p`, lanes `0..W` are inside the block.
+            let row = unsafe { &*src.add(p * step).cast::<[f32; W]>() };
+            d.copy_from_slice(row);
+        }
+    } else if lane == 1 {
         for (p, d) in dst.chunks_exact_mut(W).enumerate() {
             // SAFETY: step `p`, lanes `0..lanes` are inside the block.
             d[..lanes].copy_from_slice(unsafe { std::slice::from_raw_parts(src.add(p * step), lanes) });

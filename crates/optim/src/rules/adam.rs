@@ -24,16 +24,15 @@ fn validate_adam(
 /// `decoupled`, the decay shrinks the parameter instead (`p ← p(1 − lr·λ)`).
 #[inline(always)]
 fn adam_grad<E: Element>(p: &mut E, g: E, maximize: bool, weight_decay: E, decoupled: Option<E>) -> E {
-    match decoupled {
-        Some(shrink) => {
-            *p = *p * shrink;
-            if maximize {
-                -g
-            } else {
-                g
-            }
-        }
-        None => decayed(g, *p, maximize, weight_decay),
+    // Selects and unconditional stores, not branches, so the loop vectorises
+    // (a shrink of 1 leaves `p` exactly as it is).
+    *p = *p * decoupled.unwrap_or(E::one());
+    let coupled = decayed(g, *p, maximize, weight_decay);
+    let plain = if maximize { -g } else { g };
+    if decoupled.is_some() {
+        plain
+    } else {
+        coupled
     }
 }
 
@@ -179,20 +178,25 @@ fn adam_update<E: Element>(o: &Adam, state: &mut ParamState<E>, param: &mut [E],
     let c = Coefs::new(o.betas);
     let [m, v, vmax] = &mut state.buffers[..] else { unreachable!("Adam has three buffers") };
     let (m, v) = (ensure(m, n, E::zero()), ensure(v, n, E::zero()));
-    let mut vmax = o.amsgrad.then(|| ensure(vmax, n, E::zero()));
-    for i in 0..n {
-        let p = &mut param[i];
-        let g = adam_grad(p, grad[i], o.maximize, wd, shrink);
-        moments(&mut m[i], &mut v[i], g, &c);
-        let second = match vmax.as_deref_mut() {
+    let vmax = o.amsgrad.then(|| ensure(vmax, n, E::zero()));
+    let step = |p: &mut E, g: E, m: &mut E, v: &mut E, vmax: Option<&mut E>| {
+        let g = adam_grad(p, g, o.maximize, wd, shrink);
+        moments(m, v, g, &c);
+        let second = match vmax {
             Some(vmax) => {
-                vmax[i] = maximum(vmax[i], v[i]);
-                vmax[i]
+                *vmax = maximum(*vmax, *v);
+                *vmax
             }
-            None => v[i],
+            None => *v,
         };
         let denom = second.sqrt() / bc2_sqrt + eps;
-        *p = *p + neg_step * m[i] / denom;
+        *p = *p + neg_step * *m / denom;
+    };
+    // Two loops, so the usual one (no AMSGrad) has no branch in it.
+    let (param, grad, m, v) = (&mut param[..n], &grad[..n], &mut m[..n], &mut v[..n]);
+    match vmax {
+        Some(vmax) => (0..n).for_each(|i| step(&mut param[i], grad[i], &mut m[i], &mut v[i], Some(&mut vmax[i]))),
+        None => (0..n).for_each(|i| step(&mut param[i], grad[i], &mut m[i], &mut v[i], None)),
     }
 }
 

@@ -78,9 +78,9 @@ impl Rule for Sgd {
         let keep = E::of(1.0 - self.dampening);
         for ((p, &g), b) in param.iter_mut().zip(grad).zip(buf.iter_mut()) {
             let g = decayed(g, *p, self.maximize, wd);
-            if !first {
-                *b = *b * mu + keep * g;
-            }
+            // Stored unconditionally (a select, not a branch), so the loop vectorises.
+            let updated = *b * mu + keep * g;
+            *b = if first { *b } else { updated };
             let d = if self.nesterov { g + mu * *b } else { *b };
             *p = *p + -lr * d;
         }
