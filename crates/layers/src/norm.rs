@@ -204,9 +204,8 @@ impl<E: Element> Forward<E> for LayerNorm<E> {
     /// `[*, normalized_shape...]` to the same shape.
     #[track_caller]
     fn forward(&self, x: &Tensor<E>) -> Tensor<E> {
-        let dims = trailing_dims("LayerNorm", x, &self.normalized_shape, Location::caller());
-        let (y, _, _) = standardize(x, &dims, self.config.eps);
-        scale_shift(y, self.weight.as_ref(), self.bias.as_ref(), &self.normalized_shape)
+        trailing_dims("LayerNorm", x, &self.normalized_shape, Location::caller());
+        x.layer_norm(&self.normalized_shape, self.weight.as_ref(), self.bias.as_ref(), self.config.eps)
     }
 }
 

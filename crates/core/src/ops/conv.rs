@@ -183,7 +183,8 @@ fn conv_raw<E: Element>(x: &Tensor<E>, w: &Tensor<E>, b: Option<&Tensor<E>>, g: 
     let (og, l) = (o / groups, g.cols());
     let k = cg * g.taps();
     let (wv, bv) = (w.to_vec(), b.map(|b| b.to_vec()));
-    let mut out = crate::buffers::zeroed(n * o * l);
+    // Every element is written: by the GEMM, or by the bias fill it adds to.
+    let mut out = crate::buffers::reused(n * o * l);
     let ([sn, sc, sy, sx], offset) = strides4(x);
     // A 1x1 kernel reading every position in order needs no patch matrix
     // when the (y, x) positions of a channel sit at one stride.
@@ -291,7 +292,7 @@ fn unfold_raw<E: Element>(x: &Tensor<E>, g: &Geom) -> Tensor<E> {
     let _profile = scope(Family::Conv);
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let rows = c * g.taps();
-    let mut out = crate::buffers::zeroed(n * rows * g.cols());
+    let mut out = crate::buffers::reused(n * rows * g.cols());
     let ([sn, sc, sy, sx], offset) = strides4(x);
     x.with_data(|xd, _| {
         for_each_block(&mut out, rows * g.cols(), n * rows * g.cols() >= PAR_WORK, |ni, out_n| {

@@ -8,6 +8,7 @@ mod conv;
 mod index;
 mod linalg;
 mod nn;
+mod norm;
 mod pool;
 mod recurrent;
 mod reduce;
