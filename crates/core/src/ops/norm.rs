@@ -2,13 +2,17 @@
 //! primitives it is seven recorded ops forward and a dozen passes backward
 //! over the activations; fused, it is two passes each way.
 
-use crate::ops::nn::with_contiguous;
+use crate::ops::nn::{for_each_block, with_contiguous};
 use crate::profile::{scope, Family};
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
+use crate::threads::{map_tasks, PAR_MIN};
 use crate::{Element, Tensor};
 use smallvec::{smallvec, SmallVec};
 use std::panic::Location;
+
+/// The weight and bias gradients sum their rows in this many fixed blocks.
+const PARAM_GRAD_BLOCKS: usize = 8;
 
 impl<E: Element> Tensor<E> {
     /// `(x - mean) / sqrt(var + eps) * weight + bias`, with the mean and the
@@ -50,13 +54,17 @@ impl<E: Element> Tensor<E> {
         let (w, b) = (weight.map(|w| w.to_vec()), bias.map(|b| b.to_vec()));
         let rows = self.numel() / d.max(1);
         let mut y = crate::buffers::reused(self.numel());
-        let (mut mean, mut rstd) = (vec![E::zero(); rows], vec![E::zero(); rows]);
-        with_contiguous(self, |x| {
-            for r in 0..rows {
-                let (x, y) = (&x[r * d..(r + 1) * d], &mut y[r * d..(r + 1) * d]);
+        let parallel = self.numel() >= PAR_MIN;
+        let (mean, rstd) = with_contiguous(self, |x| {
+            // Rows are independent: any split gives the same bits.
+            let stats: Vec<(E, E)> = map_tasks(rows, parallel, |r| {
+                let x = &x[r * d..(r + 1) * d];
                 let m = x.iter().map(|v| v.f64()).sum::<f64>() / d as f64;
                 let var = x.iter().map(|v| (v.f64() - m) * (v.f64() - m)).sum::<f64>() / d as f64;
-                let (m, s) = (E::of(m), E::of(1.0 / (var + eps).sqrt()));
+                (E::of(m), E::of(1.0 / (var + eps).sqrt()))
+            });
+            for_each_block(&mut y, d, parallel, |r, y| {
+                let (x, (m, s)) = (&x[r * d..(r + 1) * d], stats[r]);
                 y.iter_mut().zip(x).for_each(|(o, &v)| *o = (v - m) * s);
                 if let Some(w) = &w {
                     y.iter_mut().zip(w).for_each(|(o, &w)| *o = *o * w);
@@ -64,8 +72,8 @@ impl<E: Element> Tensor<E> {
                 if let Some(b) = &b {
                     y.iter_mut().zip(b).for_each(|(o, &b)| *o = *o + b);
                 }
-                (mean[r], rstd[r]) = (m, s);
-            }
+            });
+            stats.into_iter().unzip::<E, E, Vec<E>, Vec<E>>()
         });
         let out = Tensor::from_vec(y, self.shape());
         let (x, weight_t) = (self.clone(), weight.cloned());
@@ -112,29 +120,45 @@ fn layer_norm_grads<E: Element>(
     let d: usize = norm_shape.iter().product();
     let w = weight.map(|w| w.to_vec());
     let mut dx = crate::buffers::reused(x.numel());
-    let (mut dw, mut db) = (vec![E::zero(); d], vec![E::zero(); d]);
-    let mut ghat = vec![E::zero(); d];
-    with_contiguous(x, |xs| {
+    let rows = mean.len();
+    let parallel = x.numel() >= PAR_MIN;
+    let (dw, db) = with_contiguous(x, |xs| {
         with_contiguous(g, |gs| {
-            for (r, (&m, &s)) in mean.iter().zip(rstd).enumerate() {
-                let (x, g, dx) = (&xs[r * d..(r + 1) * d], &gs[r * d..(r + 1) * d], &mut dx[r * d..(r + 1) * d]);
+            for_each_block(&mut dx, d, parallel, |r, dx| {
+                let (m, s, g) = (mean[r], rstd[r], &gs[r * d..(r + 1) * d]);
+                let ghat: Vec<E> = match &w {
+                    Some(w) => g.iter().zip(w).map(|(&g, &w)| g * w).collect(),
+                    None => g.to_vec(),
+                };
                 // x̂ goes in `dx` until the last loop overwrites it.
-                dx.iter_mut().zip(x).for_each(|(o, &v)| *o = (v - m) * s);
-                match &w {
-                    Some(w) => ghat.iter_mut().zip(g).zip(w).for_each(|((o, &g), &w)| *o = g * w),
-                    None => ghat.copy_from_slice(g),
-                }
+                dx.iter_mut().zip(&xs[r * d..(r + 1) * d]).for_each(|(o, &v)| *o = (v - m) * s);
                 let sum_g: f64 = ghat.iter().map(|v| v.f64()).sum();
                 let sum_gx: f64 = ghat.iter().zip(dx.iter()).map(|(&g, &xhat)| (g * xhat).f64()).sum();
-                if need_w {
-                    dw.iter_mut().zip(g).zip(dx.iter()).for_each(|((o, &g), &xhat)| *o = *o + g * xhat);
-                }
-                if need_b {
-                    db.iter_mut().zip(g).for_each(|(o, &g)| *o = *o + g);
-                }
                 let (mean_g, mean_gx) = (E::of(sum_g / d as f64), E::of(sum_gx / d as f64));
                 dx.iter_mut().zip(&ghat).for_each(|(o, &g)| *o = s * (g - mean_g - *o * mean_gx));
+            });
+            // dw and db: fixed blocks of rows summed in order, so the result
+            // does not depend on the thread count.
+            let blocks = rows.clamp(1, PARAM_GRAD_BLOCKS);
+            let partials = map_tasks(blocks, parallel && (need_w || need_b), |bi| {
+                let (mut dw, mut db) = (vec![E::zero(); d], vec![E::zero(); d]);
+                for r in bi * rows / blocks..(bi + 1) * rows / blocks {
+                    let (x, g, (m, s)) = (&xs[r * d..(r + 1) * d], &gs[r * d..(r + 1) * d], (mean[r], rstd[r]));
+                    if need_w {
+                        dw.iter_mut().zip(g).zip(x).for_each(|((o, &g), &v)| *o = *o + g * ((v - m) * s));
+                    }
+                    if need_b {
+                        db.iter_mut().zip(g).for_each(|(o, &g)| *o = *o + g);
+                    }
+                }
+                (dw, db)
+            });
+            let (mut dw, mut db) = (vec![E::zero(); d], vec![E::zero(); d]);
+            for (pw, pb) in partials {
+                dw.iter_mut().zip(pw).for_each(|(o, v)| *o = *o + v);
+                db.iter_mut().zip(pb).for_each(|(o, v)| *o = *o + v);
             }
+            (dw, db)
         })
     });
     (
