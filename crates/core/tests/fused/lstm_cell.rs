@@ -5,6 +5,8 @@
 use lamina_core::{grad, gradcheck, gradgradcheck, GradOptions, Tensor};
 use proptest::prelude::*;
 
+use super::values;
+
 /// The LSTM cell from primitive ops: `(h', c')`.
 fn reference(gates: &Tensor<f64>, c: &Tensor<f64>) -> (Tensor<f64>, Tensor<f64>) {
     let hs = c.shape()[1];
@@ -13,11 +15,6 @@ fn reference(gates: &Tensor<f64>, c: &Tensor<f64>) -> (Tensor<f64>, Tensor<f64>)
     let g = gates.narrow(1, 2 * hs, hs).tanh();
     let c = f * c + i * g;
     (o * c.tanh(), c)
-}
-
-fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-    let hash = |k: usize| (k as u64).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(97));
-    (0..n).map(|k| ((hash(k) % 1000) as f64 / 500.0 - 1.0) * scale).collect()
 }
 
 /// Both outputs, weighted so that each element's gradient differs.
@@ -85,7 +82,7 @@ fn mismatched_shapes_name_the_op_and_the_shapes() {
         .expect_err("gates [2, 8] need a cell state [2, 2]");
     let msg = err.downcast_ref::<String>().expect("a formatted message");
     assert!(
-        msg.contains("lstm_cell") && msg.contains("[2, 8]") && msg.contains("[2, 3]") && msg.contains("recurrent.rs"),
+        msg.contains("lstm_cell") && msg.contains("[2, 8]") && msg.contains("[2, 3]") && msg.contains("lstm_cell.rs"),
         "{msg}"
     );
 }

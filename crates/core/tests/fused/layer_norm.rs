@@ -6,10 +6,7 @@
 use lamina_core::{grad, gradcheck, gradgradcheck, GradOptions, Tensor};
 use proptest::prelude::*;
 
-fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-    let hash = |k: usize| (k as u64).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(97));
-    (0..n).map(|k| ((hash(k) % 1000) as f64 / 500.0 - 1.0) * scale).collect()
-}
+use super::values;
 
 /// `F.layer_norm` from primitive ops.
 fn reference(x: &Tensor<f64>, k: usize, w: Option<&Tensor<f64>>, b: Option<&Tensor<f64>>, eps: f64) -> Tensor<f64> {
