@@ -467,7 +467,7 @@ pub(crate) fn lanes<E: Element>(t: &Tensor<E>, dim: usize, f: impl Fn(&[E], &mut
             return f(x, out);
         }
         // Strided lanes are gathered and scattered a tile at a time.
-        let (mut a, mut b) = (crate::buffers::zeroed(n * LANE_TILE), crate::buffers::zeroed(n * LANE_TILE));
+        let (mut a, mut b) = (vec![E::zero(); n * LANE_TILE], vec![E::zero(); n * LANE_TILE]);
         for j0 in (0..inner).step_by(LANE_TILE) {
             let w = LANE_TILE.min(inner - j0);
             for r in 0..n {

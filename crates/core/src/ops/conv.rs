@@ -266,7 +266,7 @@ fn weight_grad_raw<E: Element>(u: &Tensor<E>, y: &Tensor<E>, g: &Geom, groups: u
     let partials = with_contiguous(y, |yd| {
         u.with_data(|ud, _| {
             map_tasks(blocks, n * o * k * l >= PAR_WORK, |bi| {
-                let mut gw = crate::buffers::zeroed(o * k);
+                let mut gw = vec![E::zero(); o * k];
                 for ni in bi * n / blocks..(bi + 1) * n / blocks {
                     for gi in 0..groups {
                         with_scratch(k * l, |cols| {

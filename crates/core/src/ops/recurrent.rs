@@ -10,7 +10,6 @@ use crate::tensor::at;
 use crate::{Element, Tensor};
 use smallvec::smallvec;
 use std::panic::Location;
-use std::sync::Arc;
 
 impl<E: Element> Tensor<E> {
     /// One LSTM cell update from the pre-activation gates `self: [B, 4H]`
@@ -59,7 +58,8 @@ impl<E: Element> Tensor<E> {
                 }
             })
         });
-        let saved = Arc::new((act, tanh_c));
+        // Kept as tensors, so that their buffers return to the pool with them.
+        let (act, tanh_c) = (Tensor::from_vec(act, &[b, 4 * hs]), Tensor::from_vec(tanh_c, &[b, hs]));
         let (gates, c_prev) = (self.clone(), c.clone());
         let out = Tensor::from_vec(out, &[b, 2 * hs]).record("lstm_cell", &[self, c], move |ctx, g| {
             if is_grad_enabled() {
@@ -68,10 +68,11 @@ impl<E: Element> Tensor<E> {
                 let (dg, dc) = lstm_cell_grads_composed(&gates, &c_prev, g, hs);
                 return smallvec![ctx.needs(0).then_some(dg), ctx.needs(1).then_some(dc)];
             }
-            let (act, tanh_c) = &*saved;
             let _profile = scope(Family::Elementwise);
             let mut dgates = crate::buffers::reused(b * 4 * hs);
             let mut dc = crate::buffers::reused(b * hs);
+            // Both were made whole and contiguous above, so their storage is their data.
+            let (act, tanh_c) = (act.inner.storage.read(), tanh_c.inner.storage.read());
             with_contiguous(g, |g| {
                 with_contiguous(&c_prev, |c| {
                     for r in 0..b {

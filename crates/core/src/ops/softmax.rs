@@ -47,7 +47,7 @@ fn softmax_block<E: Element>(src: &[E], dst: &mut [E], size: usize, inner: usize
             }
         }
     }
-    let mut sum = crate::buffers::zeroed::<E>(inner);
+    let mut sum = vec![E::zero(); inner];
     for (out, row) in dst.chunks_exact_mut(inner).zip(src.chunks_exact(inner)) {
         for (((o, &v), &m), s) in out.iter_mut().zip(row).zip(&max).zip(sum.iter_mut()) {
             *o = math::exp(v - m);
