@@ -4,7 +4,7 @@
 //! cases, property tests of first and second derivatives over broadcast
 //! shapes with non-contiguous inputs, and broadcast error messages.
 
-mod elementwise;
+use crate::elementwise;
 
 use elementwise::{assert_close, assert_panics_with, assert_tensor, check_conformance, grads_of, t};
 use lamina_core::testing::{broadcast_pair, shape, tensor, tensor_away_from_zero};

@@ -3,7 +3,7 @@
 //! gradient routing, property tests of derivatives over broadcast shapes on
 //! non-contiguous inputs), a conformance case and error messages.
 
-mod elementwise;
+use crate::elementwise;
 
 use elementwise::{assert_panics_with, assert_tensor, check_conformance, grads_of, t};
 use lamina_core::testing::{broadcast_pair, tensor};

@@ -3,7 +3,7 @@
 //! conformance cases, and first and second derivatives against finite
 //! differences.
 
-mod nn_support;
+use crate::nn_support;
 
 use lamina_core::testing::tensor;
 use lamina_core::{

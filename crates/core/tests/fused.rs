@@ -1,9 +1,7 @@
 //! The fused ops (`lstm_cell`, `layer_norm`), each against the same formula
-//! written from primitive ops, in one test binary.
+//! written from primitive ops, in one module.
 
-#[path = "fused/layer_norm.rs"]
 mod layer_norm;
-#[path = "fused/lstm_cell.rs"]
 mod lstm_cell;
 
 /// `n` deterministic values in `[-scale, scale)` from `seed`.

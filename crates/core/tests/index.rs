@@ -3,7 +3,7 @@
 //! generated shapes and valid index tensors (with non-contiguous inputs),
 //! out-of-range and shape errors, and PyTorch conformance cases.
 
-mod op_support;
+use crate::op_support;
 
 use lamina_core::testing::{shape, tensor};
 use lamina_core::{Element, IndexTensor, Tensor};

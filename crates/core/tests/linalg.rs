@@ -3,7 +3,7 @@
 //! first and second derivatives, error messages, a PyTorch conformance case,
 //! and results that do not depend on the thread count.
 
-mod test_support;
+use crate::test_support;
 
 use lamina_core::testing::{broadcast_pair, tensor};
 use lamina_core::{gradcheck, gradgradcheck, set_num_threads, Element, Tensor};

@@ -3,7 +3,7 @@
 //! reference, PyTorch conformance cases, and first and second derivatives
 //! against finite differences.
 
-mod nn_support;
+use crate::nn_support;
 
 use lamina_core::testing::{distinct_tensor, tensor};
 use lamina_core::{

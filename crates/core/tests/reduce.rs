@@ -2,7 +2,7 @@
 //! checked against finite differences over generated shapes, dims and
 //! layouts, PyTorch conformance cases, and error messages.
 
-mod test_support;
+use crate::test_support;
 
 use lamina_core::testing::{distinct_tensor, shape, tensor, tensor_away_from_zero};
 use lamina_core::{grad, gradcheck, gradgradcheck, Element, GradOptions, Tensor};

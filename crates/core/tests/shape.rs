@@ -2,7 +2,7 @@
 //! derivatives checked by finite differences over generated shapes (with
 //! non-contiguous inputs), error messages, and PyTorch conformance cases.
 
-mod op_support;
+use crate::op_support;
 
 use lamina_core::testing::{broadcast_pair, shape, tensor};
 use lamina_core::{broadcast_shapes, gradcheck_outputs, Element, GradcheckOptions, IndexTensor, PadMode, Tensor};

@@ -2,7 +2,7 @@
 //! PyTorch conformance cases, and first and second derivatives checked
 //! against finite differences.
 
-mod nn_support;
+use crate::nn_support;
 
 use lamina_core::testing::{shape, tensor};
 use lamina_core::{

@@ -3,7 +3,7 @@
 //! PyTorch conformance cases, and property tests of first and second
 //! derivatives on non-contiguous inputs for every op in one table.
 
-mod elementwise;
+use crate::elementwise;
 
 use elementwise::{assert_close, assert_panics_with, assert_tensor, check_conformance, fused_matches_composite, t};
 use lamina_core::testing::{shape, tensor};

@@ -1,7 +1,7 @@
 //! PyTorch's default initialisation of each layer type: the distribution of
 //! every parameter, and the bias strategies.
 
-mod common;
+use crate::common;
 
 use common::*;
 use lamina_core::Tensor;

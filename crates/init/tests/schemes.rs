@@ -2,7 +2,7 @@
 //! (tolerances from the sampling distribution), its bounds, its structure
 //! (orthogonality, identities, sparsity), and its errors.
 
-mod common;
+use crate::common;
 
 use common::*;
 use lamina_core::{Generator, Tensor};

@@ -320,7 +320,7 @@ fn fixture_checkpoint() -> Checkpoint<f32> {
     ck
 }
 
-/// Regenerates the fixture: `cargo test -p lamina --test checkpoint -- --ignored write_fixture`.
+/// Regenerates the fixture: `cargo test -p lamina --test lamina -- --ignored write_fixture`.
 #[test]
 #[ignore]
 fn write_fixture() {

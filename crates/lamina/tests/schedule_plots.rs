@@ -3,7 +3,7 @@
 //! SGD optimizer and recording the rate used at every step.
 //!
 //! Not a check: run it after changing a scheduler to redraw the figures,
-//! `cargo test -p lamina --test schedule_plots -- --ignored`.
+//! `cargo test -p lamina --test lamina schedule_plots -- --ignored`.
 
 use lamina::core::Tensor;
 use lamina::optim::{

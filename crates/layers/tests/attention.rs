@@ -10,7 +10,7 @@ use lamina_layers::{
 };
 use proptest::prelude::*;
 
-mod common;
+use crate::common;
 use common::{assert_close, panic_message, t};
 
 const LN2: f64 = std::f64::consts::LN_2;

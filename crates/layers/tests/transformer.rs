@@ -12,7 +12,7 @@ use lamina_layers::{
 };
 use proptest::prelude::*;
 
-mod common;
+use crate::common;
 use common::{assert_close, panic_message, t};
 
 /// Small layers without dropout.

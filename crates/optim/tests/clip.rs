@@ -1,7 +1,7 @@
 //! Gradient clipping by norm and value, per-layer norms and adaptive
 //! clipping, against hand-computed values.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, panic_message, param, set_grad};
 use lamina_core::Tensor;

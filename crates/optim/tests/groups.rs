@@ -1,7 +1,7 @@
 //! Parameter groups: by glob pattern, by hand, by depth (layer-wise rates),
 //! frozen groups, and the checks on the parameters given.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, panic_message, param, set_grad};
 use lamina_core::Tensor;

@@ -1,7 +1,7 @@
 //! Each optimizer's first steps against values computed by hand from
 //! PyTorch's update rules (and the papers' formulas for Lion, LAMB and LARS).
 
-mod common;
+use crate::common;
 
 use common::{assert_close, panic_message, param, set_grad, single, step};
 use lamina_core::Tensor;

@@ -2,7 +2,7 @@
 //! quadratic, schedules stay within their bounds, clipping never increases a
 //! norm.
 
-mod common;
+use crate::common;
 
 use common::param;
 use lamina_core::Tensor;

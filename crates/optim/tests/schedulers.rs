@@ -1,7 +1,7 @@
 //! Each scheduler's sequence against closed forms and hand-computed values,
 //! PyTorch's construction semantics, and saving and loading progress.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, panic_message, param};
 use lamina_optim::{

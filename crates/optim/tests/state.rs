@@ -1,7 +1,7 @@
 //! Saving and loading optimizer state by parameter name, and the errors when
 //! a saved state does not fit.
 
-mod common;
+use crate::common;
 
 use common::set_grad;
 use lamina_core::Tensor;

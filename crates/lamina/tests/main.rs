@@ -1,0 +1,10 @@
+//! The integration tests of lamina in one binary, so that CI links one
+//! test program instead of one per file. Files that reseed the global
+//! generator and compare draws stay binaries of their own, where no other
+//! test draws in between.
+
+mod checkpoint;
+mod data;
+mod inspect;
+mod interop;
+mod schedule_plots;
