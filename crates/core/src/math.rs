@@ -31,7 +31,8 @@ fn exp_f32(x: f32) -> f32 {
     // Round to nearest by adding and removing 1.5 * 2^23 (no libm call, so
     // the loop vectorises even without SSE4.1's `roundps`).
     const ROUND: f32 = 12_582_912.0;
-    let n = (clamped * LOG2_E + ROUND) - ROUND;
+    let shifted = clamped * LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = clamped - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -40,9 +41,11 @@ fn exp_f32(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
-    let n = n as i32;
+    // The integer `n` from the bits of `1.5 * 2^23 + n` (an `as` cast would
+    // check each lane for saturation, which keeps the loop from vectorising).
+    let n = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let half = n / 2;
-    let scale = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
+    let scale = |e: i32| f32::from_bits((e.wrapping_add(127) as u32) << 23);
     let y = er * scale(half) * scale(n - half);
     if x.is_nan() {
         x
