@@ -1,32 +1,30 @@
-//! A single-precision GEMM for CPUs with AVX-512: a 12 x 32 register tile
-//! (24 accumulators of 16 lanes) fed from packed panels, in the BLIS loop
-//! order. Every output element is summed in the same order, `k` blocks of
-//! [`KC`] in turn, whatever rows or columns a call covers, so splitting a
-//! product between threads never changes a bit of it.
+//! A single-precision GEMM for CPUs with AVX-512: a register tile of 24
+//! accumulators of 16 lanes fed from packed panels, in the BLIS loop order.
+//! The tile is 12 x 32, or 8 x 48 for a prepacked operand times few rows,
+//! which 12-row tiles would pad. The functions that depend on the tile take
+//! its shape as const parameters: `MR` rows (broadcasts of packed `a`), `NV`
+//! vectors of `b` and `NR = 16 NV` columns. Every output element
+//! is summed in the same order, `k` blocks of [`KC`] in turn, whatever the
+//! tile or the rows and columns a call covers, so splitting a product between
+//! threads never changes a bit of it.
 
 use std::arch::x86_64::*;
 use std::cell::RefCell;
-use std::sync::OnceLock;
 
-/// Rows of the register tile: one broadcast of packed `a` each.
-const MR: usize = 12;
-/// Columns of the register tile: two 16-lane vectors of `b`.
-const NR: usize = 32;
-/// Depth of a packed block: a 12 x 256 panel of `a` and a 256 x 32 panel of
-/// `b` stay in the L1 and L2 caches while the tile is computed.
+/// Depth of a packed block: a panel of `a` and a panel of `b` 256 deep stay
+/// in the L1 and L2 caches while the tile is computed.
 const KC: usize = 256;
 /// Rows of `a` packed at a time (kept in L2).
 const MC: usize = 192;
-/// Columns of `b` packed at a time (kept in L3).
+/// Columns of `b` packed at a time (kept in L3), rounded down to whole panels.
 const NC: usize = 2048;
 /// A row-major `b` multiplied by at most this many rows of `a`, or a row-major
 /// `a` by at most this many columns of `b`, is read in place, not packed.
 const DIRECT: usize = 128;
 
-/// Whether this CPU runs the kernel (checked once).
+/// Whether this CPU runs the kernel.
 pub(crate) fn available() -> bool {
-    static AVX512: OnceLock<bool> = OnceLock::new();
-    *AVX512.get_or_init(|| is_x86_feature_detected!("avx512f"))
+    crate::simd::has_avx512()
 }
 
 thread_local! {
@@ -58,11 +56,80 @@ pub(crate) unsafe fn sgemm(
     // SAFETY: forwarded; the transposed product addresses the same values.
     unsafe {
         if rsb == 1 && csb != 1 && m <= DIRECT && n >= 2 * m {
-            blocked([n, k, m], b, [csb, rsb], a, [csa, rsa], accumulate, Output { c, stride: rsc, transposed: true })
+            let rhs = Rhs::Strided(a, [csa, rsa]);
+            blocked::<12, 2, 32>([n, k, m], b, [csb, rsb], rhs, accumulate, Output { c, stride: rsc, transposed: true })
         } else {
-            blocked([m, k, n], a, [rsa, csa], b, [rsb, csb], accumulate, Output { c, stride: rsc, transposed: false })
+            let rhs = Rhs::Strided(b, [rsb, csb]);
+            blocked::<12, 2, 32>(
+                [m, k, n],
+                a,
+                [rsa, csa],
+                rhs,
+                accumulate,
+                Output { c, stride: rsc, transposed: false },
+            )
         }
     }
+}
+
+/// Columns of the panels of a [`Packed`] operand (its 8 x 48 tile's).
+const PACKED_NR: usize = 48;
+
+/// A right operand `b: [k, n]` packed once into the 8 x 48 tile's panels (of
+/// 48 columns, each spanning all of `k`, zero-padded), for products with
+/// many left operands of few rows: an RNN's recurrent weight, multiplied by a
+/// batch at every step.
+pub(crate) struct Packed {
+    panels: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl Packed {
+    /// Packs the `k x n` matrix at `b` with (row, column) strides `bb`.
+    ///
+    /// # Safety
+    /// [`available`] must be true, and the strides must address a valid
+    /// `k x n` matrix inside `b`'s allocation.
+    pub(crate) unsafe fn new(k: usize, n: usize, b: *const f32, [rsb, csb]: [usize; 2]) -> Packed {
+        let mut panels = vec![0.0; n.next_multiple_of(PACKED_NR) * k];
+        // SAFETY: each panel's columns and all `k` rows are inside `b`, and
+        // `panels` holds `48 k` values per panel.
+        unsafe { pack_b::<PACKED_NR>(k, n, b, [rsb, csb], &mut panels) };
+        Packed { panels, k, n }
+    }
+}
+
+/// `c = a b (+ c when accumulate)` for an `m x k` matrix `a` and a packed
+/// `b`, into `c` with row stride `rsc`. Every element is summed as [`sgemm`]
+/// sums it.
+///
+/// # Safety
+/// [`available`] must be true; `a`'s strides must address a valid `m x k`
+/// matrix, `c` must hold `m` rows of `b`'s columns, and alias neither.
+pub(crate) unsafe fn sgemm_packed(
+    m: usize,
+    a: *const f32,
+    ab: [usize; 2],
+    b: &Packed,
+    accumulate: bool,
+    c: *mut f32,
+    rsc: usize,
+) {
+    let rhs = Rhs::Packed(b.panels.as_ptr(), b.k);
+    // SAFETY: forwarded.
+    unsafe {
+        blocked::<8, 3, PACKED_NR>([m, b.k, b.n], a, ab, rhs, accumulate, Output { c, stride: rsc, transposed: false })
+    }
+}
+
+/// Where [`blocked`] reads `b`: a strided matrix, packed block by block as the
+/// product goes, or panels packed once (pointer and the `k` they span) for
+/// the same tile.
+#[derive(Clone, Copy)]
+enum Rhs {
+    Strided(*const f32, [usize; 2]),
+    Packed(*const f32, usize),
 }
 
 /// Where a product lands: row-major `c` with row stride `stride`, or, when
@@ -85,42 +152,47 @@ impl Output {
     }
 }
 
-/// [`sgemm`] into `out`, blocked and packed.
+/// [`sgemm`] into `out`, blocked and packed, with the tile `MR x NR`.
 ///
 /// # Safety
 /// As for [`sgemm`].
-unsafe fn blocked(
+unsafe fn blocked<const MR: usize, const NV: usize, const NR: usize>(
     [m, k, n]: [usize; 3],
     a: *const f32,
     [rsa, csa]: [usize; 2],
-    b: *const f32,
-    [rsb, csb]: [usize; 2],
+    rhs: Rhs,
     accumulate: bool,
     out: Output,
 ) {
     PACKED.with(|buffers| {
         let (packed_a, packed_b) = &mut *buffers.borrow_mut();
         // Operands that few tiles share are read in place: packing them would
-        // cost as much as the products that reuse them.
-        let direct_a = csa == 1 && n <= DIRECT;
-        let direct_b = false;
+        // cost as much as the products that reuse them. So is the batch that
+        // multiplies a prepacked weight (measured: 80 to 92 GFLOP/s for
+        // 32x1024x256).
+        let direct_a = csa == 1 && (n <= DIRECT || matches!(rhs, Rhs::Packed(..)));
         // In place, `a`'s last partial panel is still packed, padded with zeros.
         packed_a.resize(if direct_a { MR } else { m.min(MC).next_multiple_of(MR) } * k.min(KC), 0.0);
-        if !direct_b {
-            packed_b.resize(n.min(NC).next_multiple_of(NR) * k.min(KC), 0.0);
+        // Whole panels a block, so that a prepacked `b`'s panels line up.
+        let nc_max = NC / NR * NR;
+        if let Rhs::Strided(..) = rhs {
+            packed_b.resize(n.min(nc_max).next_multiple_of(NR) * k.min(KC), 0.0);
         }
-        for jc in (0..n).step_by(NC) {
-            let nc = NC.min(n - jc);
+        for jc in (0..n).step_by(nc_max) {
+            let nc = nc_max.min(n - jc);
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
                 // SAFETY (all the calls below): every block lies inside the
                 // caller's matrices, and the buffers were sized for the
                 // largest block above.
-                let b_block = if direct_b {
-                    Operand { ptr: unsafe { b.add(pc * rsb + jc) }, step: rsb, lane: 1, index: 1 }
-                } else {
-                    unsafe { pack_b(kc, nc, b.add(pc * rsb + jc * csb), [rsb, csb], packed_b) };
-                    Operand { ptr: packed_b.as_ptr(), step: NR, lane: 1, index: kc }
+                let b_block = match rhs {
+                    Rhs::Strided(b, [rsb, csb]) => {
+                        unsafe { pack_b::<NR>(kc, nc, b.add(pc * rsb + jc * csb), [rsb, csb], packed_b) };
+                        Operand { ptr: packed_b.as_ptr(), step: NR, lane: 1, index: kc }
+                    }
+                    Rhs::Packed(panels, k) => {
+                        Operand { ptr: unsafe { panels.add(jc * k + pc * NR) }, step: NR, lane: 1, index: k }
+                    }
                 };
                 let accumulate = accumulate || pc > 0;
                 for ic in (0..m).step_by(MC) {
@@ -128,7 +200,7 @@ unsafe fn blocked(
                     let a_block = if direct_a {
                         Operand { ptr: unsafe { a.add(ic * rsa + pc) }, step: 1, lane: rsa, index: rsa }
                     } else {
-                        unsafe { pack_a(mc, kc, a.add(ic * rsa + pc * csa), [rsa, csa], packed_a) };
+                        unsafe { pack_a::<MR>(mc, kc, a.add(ic * rsa + pc * csa), [rsa, csa], packed_a) };
                         Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
                     };
                     for jr in (0..nc).step_by(NR) {
@@ -139,15 +211,15 @@ unsafe fn blocked(
                             let c_tile = unsafe { out.at(ic + ir, jc + jr) };
                             let a_panel = unsafe { a_block.at(ir) };
                             if direct_a && rows == MR {
-                                unsafe { kernel::<false>(kc, a_panel, b_panel, c_tile, out.stride, tile) };
+                                unsafe { kernel::<MR, NV, NR, false>(kc, a_panel, b_panel, c_tile, out.stride, tile) };
                             } else {
                                 let a_panel = if direct_a {
-                                    unsafe { pack_a(rows, kc, a_panel.ptr, [rsa, 1], packed_a) };
+                                    unsafe { pack_a::<MR>(rows, kc, a_panel.ptr, [rsa, 1], packed_a) };
                                     Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
                                 } else {
                                     a_panel
                                 };
-                                unsafe { kernel::<true>(kc, a_panel, b_panel, c_tile, out.stride, tile) };
+                                unsafe { kernel::<MR, NV, NR, true>(kc, a_panel, b_panel, c_tile, out.stride, tile) };
                             }
                         }
                     }
@@ -178,14 +250,14 @@ impl Operand {
     }
 }
 
-/// Packs an `mc x kc` block of `a` into panels of [`MR`] rows, each stored
+/// Packs an `mc x kc` block of `a` into panels of `MR` rows, each stored
 /// column by column (`MR` values per step of `k`), zero-padded to `MR` rows.
 ///
 /// # Safety
 /// AVX-512F must be available; the strides must address an `mc x kc` matrix
 /// inside `a`'s allocation.
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, [rsa, csa]: [usize; 2], out: &mut [f32]) {
+unsafe fn pack_a<const MR: usize>(mc: usize, kc: usize, a: *const f32, [rsa, csa]: [usize; 2], out: &mut [f32]) {
     for (panel, i0) in (0..mc).step_by(MR).enumerate() {
         let dst = &mut out[panel * MR * kc..(panel + 1) * MR * kc];
         // SAFETY: rows `i0..i0 + rows`, columns `0..kc` are inside the block.
@@ -193,14 +265,14 @@ unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, [rsa, csa]: [usize; 2], ou
     }
 }
 
-/// Packs a `kc x nc` block of `b` into panels of [`NR`] columns, each stored
+/// Packs a `kc x nc` block of `b` into panels of `NR` columns, each stored
 /// row by row (`NR` values per step of `k`), zero-padded to `NR` columns.
 ///
 /// # Safety
 /// AVX-512F must be available; the strides must address a `kc x nc` matrix
 /// inside `b`'s allocation.
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, [rsb, csb]: [usize; 2], out: &mut [f32]) {
+unsafe fn pack_b<const NR: usize>(kc: usize, nc: usize, b: *const f32, [rsb, csb]: [usize; 2], out: &mut [f32]) {
     for (panel, j0) in (0..nc).step_by(NR).enumerate() {
         let dst = &mut out[panel * NR * kc..(panel + 1) * NR * kc];
         // SAFETY: columns `j0..j0 + cols`, rows `0..kc` are inside the block.
@@ -289,30 +361,38 @@ fn mask_of(n: usize) -> __mmask16 {
     }
 }
 
-/// One 12 x 32 tile: `kc` steps of 12 values of `a` (broadcast) times 32 of
-/// `b` (masked to the tile's columns), stored into the tile's rows and
-/// columns of `c`. `PACKED_A` fixes `a`'s lane stride at 1.
+/// One `MR x NR` tile: `kc` steps of `MR` values of `a` (broadcast) times
+/// `NR` of `b` (masked to the tile's columns), stored into the tile's rows
+/// and columns of `c`. `PACKED_A` fixes `a`'s lane stride at 1.
 ///
 /// # Safety
-/// AVX-512F must be available; `a` addresses `kc` steps of 12 rows (zero
+/// AVX-512F must be available; `a` addresses `kc` steps of `MR` rows (zero
 /// padding included), `b` of the tile's columns, and `c` holds the tile's
 /// rows and columns.
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel<const PACKED_A: bool>(kc: usize, a: Operand, b: Operand, c: *mut f32, stride: usize, tile: Tile) {
-    let (mask0, mask1) = (mask_of(tile.cols), mask_of(tile.cols.saturating_sub(16)));
+unsafe fn kernel<const MR: usize, const NV: usize, const NR: usize, const PACKED_A: bool>(
+    kc: usize,
+    a: Operand,
+    b: Operand,
+    c: *mut f32,
+    stride: usize,
+    tile: Tile,
+) {
+    debug_assert_eq!(NR, 16 * NV);
+    let masks: [__mmask16; NV] = std::array::from_fn(|v| mask_of(tile.cols.saturating_sub(16 * v)));
     let a_lane = if PACKED_A { 1 } else { a.lane };
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
     let (mut ap, mut bp) = (a.ptr, b.ptr);
     // SAFETY: the loads stay inside the panels the caller vouched for;
     // masked-off lanes of `b` are never read.
     macro_rules! step {
         () => {
-            let b0 = unsafe { _mm512_maskz_loadu_ps(mask0, bp) };
-            let b1 = unsafe { _mm512_maskz_loadu_ps(mask1, bp.add(16)) };
+            let bv: [__m512; NV] = std::array::from_fn(|v| unsafe { _mm512_maskz_loadu_ps(masks[v], bp.add(16 * v)) });
             for (r, acc) in acc.iter_mut().enumerate() {
                 let ar = _mm512_set1_ps(unsafe { *ap.add(r * a_lane) });
-                acc[0] = _mm512_fmadd_ps(ar, b0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(ar, b1, acc[1]);
+                for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                    *acc = _mm512_fmadd_ps(ar, bv, *acc);
+                }
             }
             ap = unsafe { ap.add(a.step) };
             bp = unsafe { bp.add(b.step) };
@@ -329,20 +409,18 @@ unsafe fn kernel<const PACKED_A: bool>(kc: usize, a: Operand, b: Operand, c: *mu
     }
     if tile.transposed {
         // SAFETY: as below, with the tile's rows and columns swapped in `c`.
-        unsafe { store_transposed(&acc, c, stride, tile) };
+        unsafe { store_transposed::<MR, NV, NR>(&acc, c, stride, tile) };
         return;
     }
     for (r, acc) in acc.iter().enumerate().take(tile.rows) {
-        // SAFETY: row `r` of the tile, masked to its columns, is inside `c`.
-        unsafe {
-            let row = c.add(r * stride);
-            let (mut v0, mut v1) = (acc[0], acc[1]);
-            if tile.accumulate {
-                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask0, row));
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, row.add(16)));
+        let row = unsafe { c.add(r * stride) };
+        for (v, &sum) in acc.iter().enumerate() {
+            // SAFETY: row `r` of the tile, masked to its columns, is inside `c`.
+            unsafe {
+                let at = row.add(16 * v);
+                let sum = if tile.accumulate { _mm512_add_ps(sum, _mm512_maskz_loadu_ps(masks[v], at)) } else { sum };
+                _mm512_mask_storeu_ps(at, masks[v], sum);
             }
-            _mm512_mask_storeu_ps(row, mask0, v0);
-            _mm512_mask_storeu_ps(row.add(16), mask1, v1);
         }
     }
 }
@@ -354,13 +432,17 @@ unsafe fn kernel<const PACKED_A: bool>(kc: usize, a: Operand, b: Operand, c: *mu
 /// AVX-512F must be available; `c` holds the transposed tile's rows and
 /// columns.
 #[target_feature(enable = "avx512f")]
-unsafe fn store_transposed(acc: &[[__m512; 2]; MR], c: *mut f32, stride: usize, tile: Tile) {
+unsafe fn store_transposed<const MR: usize, const NV: usize, const NR: usize>(
+    acc: &[[__m512; NV]; MR],
+    c: *mut f32,
+    stride: usize,
+    tile: Tile,
+) {
     let mut spilled = [[0f32; NR]; MR];
     for (row, acc) in spilled.iter_mut().zip(acc) {
-        // SAFETY: each row of `spilled` holds the tile row's 32 values.
-        unsafe {
-            _mm512_storeu_ps(row.as_mut_ptr(), acc[0]);
-            _mm512_storeu_ps(row.as_mut_ptr().add(16), acc[1]);
+        for (v, &sum) in acc.iter().enumerate() {
+            // SAFETY: each row of `spilled` holds the tile row's `NR` values.
+            unsafe { _mm512_storeu_ps(row.as_mut_ptr().add(16 * v), sum) };
         }
     }
     let rows = mask_of(tile.rows);

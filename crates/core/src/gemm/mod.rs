@@ -12,6 +12,9 @@ use crate::profile::{scope, Family};
 use crate::Element;
 use std::any::TypeId;
 
+/// Below this many multiply-adds a product runs on one thread.
+pub(crate) const PAR_FLOPS: usize = 1 << 18;
+
 /// The kernel behind a product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
@@ -162,6 +165,65 @@ pub(crate) fn gemm_with<E: Element>(
     }
 }
 
+/// A right operand `b: [k, n]` made ready once for many products `a b`: an
+/// RNN's recurrent weight, multiplied by a batch at every step. For `f32` on
+/// AVX-512 it is packed once into the panels of a tile suited to few rows,
+/// where a product of its own would repack it every time.
+pub(crate) struct PackedRhs<'a, E: Element> {
+    b: &'a [E],
+    strides: [usize; 2],
+    k: usize,
+    n: usize,
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<avx512::Packed>,
+}
+
+impl<'a, E: Element> PackedRhs<'a, E> {
+    /// Prepares the `k x n` matrix `b` with (row, column) strides `bb`.
+    pub(crate) fn new(k: usize, n: usize, b: &'a [E], bb: [usize; 2]) -> Self {
+        let _profile = scope(Family::Gemm);
+        if k > 0 && n > 0 {
+            assert!((k - 1) * bb[0] + (n - 1) * bb[1] < b.len(), "gemm: right operand out of bounds");
+        }
+        #[cfg(target_arch = "x86_64")]
+        let packed = (TypeId::of::<E>() == TypeId::of::<f32>() && avx512::available() && k > 0 && n > 0).then(|| {
+            // SAFETY: `E` is f32 (checked above) and the assert keeps every
+            // addressed element inside `b`.
+            unsafe { avx512::Packed::new(k, n, b.as_ptr() as *const f32, bb) }
+        });
+        PackedRhs {
+            b,
+            strides: bb,
+            k,
+            n,
+            #[cfg(target_arch = "x86_64")]
+            packed,
+        }
+    }
+
+    /// `c = a b + beta c` for an `m x k` matrix `a` with (row, column) strides
+    /// `ab`, into `c` with row stride `rsc`: the values of [`gemm`], bit for bit.
+    pub(crate) fn product(&self, m: usize, a: &[E], ab: [usize; 2], beta: E, c: &mut [E], rsc: usize) {
+        let (k, n) = (self.k, self.n);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(packed) = &self.packed {
+            let _profile = scope(Family::Gemm);
+            if m == 0 {
+                return;
+            }
+            assert!((m - 1) * rsc + n <= c.len(), "gemm: output out of bounds");
+            assert!((m - 1) * ab[0] + (k - 1) * ab[1] < a.len(), "gemm: left operand out of bounds");
+            let (a, c) = (a.as_ptr() as *const f32, c.as_mut_ptr() as *mut f32);
+            // SAFETY: `E` is f32 (a packed operand exists only then); the
+            // asserts keep `a` and `c` in bounds, and `c`, a unique borrow,
+            // aliases neither input.
+            unsafe { avx512::sgemm_packed(m, a, ab, packed, beta != E::zero(), c, rsc) };
+            return;
+        }
+        gemm([m, k, n], a, ab, self.b, self.strides, beta, c, rsc)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,8 +244,9 @@ mod tests {
         (buf, strides)
     }
 
+    /// The product by `kernel`, or by a [`PackedRhs`] when `kernel` is `None`.
     fn product(
-        kernel: Kernel,
+        kernel: Option<Kernel>,
         m: usize,
         k: usize,
         n: usize,
@@ -204,7 +267,10 @@ mod tests {
             c[i * rsc..i * rsc + n].copy_from_slice(&c0[i * n..(i + 1) * n]);
         }
         let beta = if accumulate { 1.0 } else { 0.0 };
-        gemm_with(kernel, [m, k, n], &sa, ab, &sb, bb, beta, &mut c, rsc);
+        match kernel {
+            Some(kernel) => gemm_with(kernel, [m, k, n], &sa, ab, &sb, bb, beta, &mut c, rsc),
+            None => PackedRhs::new(k, n, &sb, bb).product(m, &sa, ab, beta, &mut c, rsc),
+        }
         for i in 0..m {
             for j in 0..n {
                 // Small integers over 4: every partial sum is exact in f32.
@@ -215,20 +281,21 @@ mod tests {
         }
     }
 
-    fn kernels() -> Vec<Kernel> {
-        let mut all = vec![Kernel::MatrixMultiply, Kernel::Small];
+    /// Every kernel this CPU runs, and the prepacked product (`None`).
+    fn kernels() -> Vec<Option<Kernel>> {
+        let mut all = vec![Some(Kernel::MatrixMultiply), Some(Kernel::Small), None];
         #[cfg(target_arch = "x86_64")]
         if avx512::available() {
-            all.push(Kernel::Avx512);
+            all.push(Some(Kernel::Avx512));
         }
         all
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
-        /// Every kernel computes the exact product, for any layout of the
-        /// operands, with or without accumulation, and writes nothing past
-        /// the output's rows.
+        /// Every kernel, and the prepacked product, computes the exact
+        /// product, for any layout of the operands, with or without
+        /// accumulation, and writes nothing past the output's rows.
         #[test]
         fn kernels_compute_the_product(
             m in 1usize..90, k in 1usize..300, n in 1usize..150,
@@ -241,7 +308,8 @@ mod tests {
     }
 
     /// The blocked paths of the AVX-512 kernel: several `k` blocks, row
-    /// blocks and column blocks, and the transposed product for a weight.
+    /// blocks and column blocks, the transposed product for a weight, and
+    /// the prepacked operand's panels across blocks.
     #[test]
     fn large_products_in_every_layout() {
         for layout in [[false, false], [true, false], [false, true], [true, true]] {

@@ -1,7 +1,7 @@
 //! Matrix products through matrixmultiply's strided GEMM: transposed operands
 //! are passed by strides, never copied.
 
-use crate::gemm::{gemm_with, Kernel};
+use crate::gemm::{gemm_with, Kernel, PAR_FLOPS};
 use crate::layout::{broadcast_shapes, walk};
 use crate::profile::{scope, Family};
 use crate::tensor::at;
@@ -10,9 +10,6 @@ use crate::{Element, Tensor};
 use rayon::prelude::*;
 use smallvec::smallvec;
 use std::panic::Location;
-
-/// Below this many multiply-adds a product runs on one thread.
-const PAR_FLOPS: usize = 1 << 18;
 
 /// `a @ b` for `a: [..., m, k]`, `b: [..., k, n]` with broadcast batch dims (unrecorded).
 #[track_caller]
