@@ -37,6 +37,17 @@ pub(crate) fn reused<E: Element>(n: usize) -> Vec<E> {
     recycled(n).unwrap_or_else(|| vec![E::zero(); n])
 }
 
+/// A copy of `values`, in a recycled buffer where one fits.
+pub(crate) fn copied<E: Element>(values: &[E]) -> Vec<E> {
+    match recycled(values.len()) {
+        Some(mut buffer) => {
+            buffer.copy_from_slice(values);
+            buffer
+        }
+        None => values.to_vec(),
+    }
+}
+
 /// The smallest kept buffer of at least `n` values but not twice as many,
 /// cut to `n`.
 fn recycled<E: Element>(n: usize) -> Option<Vec<E>> {

@@ -30,6 +30,7 @@ mod ops;
 pub mod profile;
 mod rng;
 mod serialize;
+mod simd;
 mod tape;
 mod tensor;
 mod threads;

@@ -77,3 +77,21 @@ pub(crate) fn map_tasks<R: Send>(n_tasks: usize, parallel: bool, f: impl Fn(usiz
         install(|| (0..n_tasks).into_par_iter().map(f).collect())
     }
 }
+
+/// Runs `f` on each of `tasks`, in parallel when there are several and
+/// several threads.
+pub(crate) fn for_each_task<T: Send>(tasks: Vec<T>, f: impl Fn(T) + Sync + Send) {
+    if tasks.len() < 2 || num_threads() == 1 {
+        tasks.into_iter().for_each(f);
+    } else {
+        install(|| tasks.into_par_iter().for_each(f));
+    }
+}
+
+/// Splits `rows` independent rows into one contiguous range per thread, of
+/// at least `min` rows each (fewer ranges when there are few rows).
+pub(crate) fn row_parts(rows: usize, min: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = num_threads().min(rows / min.max(1)).max(1);
+    let size = rows.div_ceil(parts).max(1);
+    (0..rows).step_by(size).map(|r| r..rows.min(r + size)).collect()
+}

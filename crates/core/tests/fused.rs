@@ -1,8 +1,9 @@
-//! The fused ops (`lstm_cell`, `layer_norm`), each against the same formula
+//! The fused ops (`lstm_cell`, `lstm_sequence`, `layer_norm`), each against the same formula
 //! written from primitive ops, in one module.
 
 mod layer_norm;
 mod lstm_cell;
+mod lstm_sequence;
 
 /// `n` deterministic values in `[-scale, scale)` from `seed`.
 fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {

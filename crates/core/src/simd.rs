@@ -1,0 +1,47 @@
+//! Hot loops compiled for the CPU they run on. The workspace is built for
+//! baseline x86-64 (SSE2, four `f32` lanes); a function declared with
+//! [`vectorized!`] is compiled a second time with AVX-512 and that copy is
+//! taken when the CPU has it, so the same source runs sixteen lanes wide.
+//! The arithmetic is the same IEEE operations either way (no contraction
+//! into FMA), so results do not depend on which copy ran.
+
+/// Whether this CPU has AVX-512 F, BW, DQ and VL (checked once).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx512() -> bool {
+    static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX512.get_or_init(|| {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl")
+    })
+}
+
+/// Declares a function generic over the element type whose body runs
+/// compiled for AVX-512 where the CPU has it (everything the body calls must
+/// be `#[inline]` to be compiled with it), else as built.
+macro_rules! vectorized {
+    ($(#[$attr:meta])* fn $name:ident<E: Element>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$attr])*
+        fn $name<E: Element>($($arg: $ty),*) {
+            #[inline(always)]
+            fn body<E: Element>($($arg: $ty),*) $body
+            /// The body, compiled with AVX-512.
+            ///
+            /// # Safety
+            /// The CPU must have the features it is compiled for.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+            unsafe fn avx512<E: Element>($($arg: $ty),*) {
+                body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::simd::has_avx512() {
+                // SAFETY: the CPU has the features the copy is compiled for.
+                return unsafe { avx512($($arg),*) };
+            }
+            body($($arg),*)
+        }
+    };
+}
+pub(crate) use vectorized;
