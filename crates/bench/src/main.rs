@@ -2,12 +2,14 @@
 //! `--steps` steps (default 20) after 3 warm-up steps, printed as
 //! `NAME MS_PER_STEP`.
 //!
-//! `cargo run --release -p lamina-bench -- [--threads N] [--only a,b] [--steps K] [--profile]`
+//! `cargo run --release -p lamina-bench -- [--threads N] [--only a,b] [--steps K] [--profile] [--gemm]`
 //!
 //! `--profile` also prints, per workload, the time per step spent in each op
 //! family (GEMM, conv/im2col, element-wise, reductions, optimizer, tape) and
 //! the rest; it is exact at `--threads 1` (worker threads are not counted).
+//! `--gemm` instead prints the GFLOP/s of the workloads' matrix products.
 
+mod gemm_shapes;
 mod workloads;
 
 use lamina::core::profile;
@@ -18,10 +20,11 @@ struct Args {
     only: Option<Vec<String>>,
     steps: usize,
     profile: bool,
+    gemm: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { threads: None, only: None, steps: 20, profile: false };
+    let mut args = Args { threads: None, only: None, steps: 20, profile: false, gemm: false };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a} needs a value"));
@@ -29,6 +32,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => args.threads = Some(value()?.parse().map_err(|e| format!("--threads: {e}"))?),
             "--steps" => args.steps = value()?.parse().map_err(|e| format!("--steps: {e}"))?,
             "--profile" => args.profile = true,
+            "--gemm" => args.gemm = true,
             "--only" => args.only = Some(value()?.split(',').map(str::to_owned).collect()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -75,6 +79,10 @@ fn main() {
         }
     }
     println!("# threads {}", lamina::core::num_threads());
+    if args.gemm {
+        gemm_shapes::run(args.steps);
+        return;
+    }
     for w in all {
         if args.only.as_ref().is_some_and(|o| !o.iter().any(|n| n == w.name)) {
             continue;
