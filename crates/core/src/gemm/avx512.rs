@@ -311,6 +311,26 @@ unsafe fn pack_panel<const W: usize>(
             // SAFETY: step `p`, lanes `0..lanes` are inside the block.
             d[..lanes].copy_from_slice(unsafe { std::slice::from_raw_parts(src.add(p * step), lanes) });
         }
+    } else if step == 1 {
+        // Each lane runs along the sum (a row-major `a`, a transposed `b`):
+        // 16 x 16 blocks loaded lane by lane and transposed in registers.
+        for l0 in (0..lanes).step_by(16) {
+            let (block_lanes, store) = (16.min(lanes - l0), mask_of(W - l0));
+            for p0 in (0..kc).step_by(16) {
+                let steps = 16.min(kc - p0);
+                let rows: [__m512; 16] = std::array::from_fn(|i| match i < block_lanes {
+                    // SAFETY: steps `p0..p0 + steps` of lane `l0 + i` are
+                    // inside the block; the mask keeps the load to them.
+                    true => unsafe { _mm512_maskz_loadu_ps(mask_of(steps), src.add((l0 + i) * lane + p0)) },
+                    false => _mm512_setzero_ps(),
+                });
+                for (j, v) in transpose16(rows).into_iter().take(steps).enumerate() {
+                    // SAFETY: lanes `l0..min(l0 + 16, W)` of step `p0 + j`
+                    // are inside `dst` (lanes past `lanes` hold zeros).
+                    unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add((p0 + j) * W + l0), store, v) };
+                }
+            }
+        }
     } else if let Some(lane) = lane.checked_mul(W).filter(|&span| span <= i32::MAX as usize).map(|_| lane as i32) {
         let index = _mm512_mullo_epi32(
             _mm512_set1_epi32(lane),
@@ -340,6 +360,38 @@ unsafe fn pack_panel<const W: usize>(
             }
         }
     }
+}
+
+/// The transpose of the 16 x 16 block whose row `i` is `r[i]`: row `j` of the
+/// result holds element `j` of every row.
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    // Rows 2i and 2i + 1 interleaved, then 4-row groups: in every 128-bit
+    // lane `q` of `u[4g + j]`, column `4q + j` of rows `4g..4g + 4`.
+    let t: [__m512; 16] = std::array::from_fn(|i| match i % 2 {
+        0 => _mm512_unpacklo_ps(r[i], r[i + 1]),
+        _ => _mm512_unpackhi_ps(r[i - 1], r[i]),
+    });
+    let u: [__m512; 16] = std::array::from_fn(|i| {
+        let (g, j) = (i / 4, i % 4);
+        let (x, y) = (t[4 * g + j / 2], t[4 * g + 2 + j / 2]);
+        match j % 2 {
+            0 => _mm512_shuffle_ps::<0x44>(x, y),
+            _ => _mm512_shuffle_ps::<0xEE>(x, y),
+        }
+    });
+    // Then the four groups' lanes `q`, gathered for each column `4q + j`.
+    let mut out = [_mm512_setzero_ps(); 16];
+    for j in 0..4 {
+        let (p0, p1) = (_mm512_shuffle_f32x4::<0x88>(u[j], u[4 + j]), _mm512_shuffle_f32x4::<0xDD>(u[j], u[4 + j]));
+        let (p2, p3) =
+            (_mm512_shuffle_f32x4::<0x88>(u[8 + j], u[12 + j]), _mm512_shuffle_f32x4::<0xDD>(u[8 + j], u[12 + j]));
+        out[j] = _mm512_shuffle_f32x4::<0x88>(p0, p2);
+        out[4 + j] = _mm512_shuffle_f32x4::<0x88>(p1, p3);
+        out[8 + j] = _mm512_shuffle_f32x4::<0xDD>(p0, p2);
+        out[12 + j] = _mm512_shuffle_f32x4::<0xDD>(p1, p3);
+    }
+    out
 }
 
 /// The part of a register tile that lands in `c`, and how.
