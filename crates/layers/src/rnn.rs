@@ -304,16 +304,16 @@ impl<E: Element> RecurrentWeights<E> {
         pad: &[Option<Mask>],
     ) -> (Tensor<E>, Tensor<E>, Option<Tensor<E>>) {
         let steps = pad.len();
-        let w = self.transposed(true);
-        if let (Kind::Lstm, None, Some(c)) = (kind, &w.hr, &c) {
+        if let (Kind::Lstm, None, Some(c)) = (kind, &self.weight_hr, &c) {
             if pad.iter().all(Option::is_none) {
                 // The common case, one op for the whole sequence.
                 let gi = self.input_gates(kind, x).reshape(&[steps, batch, 4 * self.hidden_size(kind)]);
-                let (out, h, c) = gi.lstm_sequence(&w.hh, &h, c, reverse);
+                let (out, h, c) = gi.lstm_sequence(&self.weight_hh, &h, c, reverse);
                 let rows = out.shape()[0] * out.shape()[1];
                 return (out.reshape(&[rows, out.shape()[2]]), h, Some(c));
             }
         }
+        let w = self.transposed(true);
         let gi = step_views(&self.input_gates(kind, x), steps, batch);
         let mut outs: Vec<Option<Tensor<E>>> = vec![None; steps];
         let order: Vec<usize> = if reverse { (0..steps).rev().collect() } else { (0..steps).collect() };

@@ -96,9 +96,9 @@ impl<E: Element> Tensor<E> {
 
     /// An LSTM layer's recurrence over a whole sequence, as one op. From the
     /// input gates `self: [T, B, 4H]` (`x W_ihᵀ + b_ih + b_hh` at every step),
-    /// the transposed recurrent weight `w_hh_t: [H, 4H]` and the initial state
-    /// `h0, c0: [B, H]`, step `t` computes `(h_t, c_t) =
-    /// lstm_cell(gi_t + h_{t-1} w_hh_t, c_{t-1})`; with `reverse` the steps run
+    /// the recurrent weight `w_hh: [4H, H]` (PyTorch's `weight_hh_l0`) and the
+    /// initial state `h0, c0: [B, H]`, step `t` computes `(h_t, c_t) =
+    /// lstm_cell(gi_t + h_{t-1} w_hhᵀ, c_{t-1})`; with `reverse` the steps run
     /// from last to first. Returns the outputs `[T, B, H]` (`h_t` at `t`) and
     /// the final `h` and `c`.
     ///
@@ -111,7 +111,7 @@ impl<E: Element> Tensor<E> {
     /// ```
     /// use lamina_core::Tensor;
     /// let gi = Tensor::<f64>::zeros(&[3, 1, 4]); // 3 steps, batch 1, hidden 1
-    /// let w = Tensor::zeros(&[1, 4]);
+    /// let w = Tensor::zeros(&[4, 1]);
     /// let (out, h, c) = gi.lstm_sequence(&w, &Tensor::zeros(&[1, 1]), &Tensor::ones(&[1, 1]), false);
     /// assert_eq!(out.shape(), &[3, 1, 1]);
     /// assert_eq!(c.to_vec(), vec![0.125]); // halved by σ(0) at every step
@@ -120,22 +120,22 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     pub fn lstm_sequence(
         &self,
-        w_hh_t: &Tensor<E>,
+        w_hh: &Tensor<E>,
         h0: &Tensor<E>,
         c0: &Tensor<E>,
         reverse: bool,
     ) -> (Tensor<E>, Tensor<E>, Tensor<E>) {
-        let (steps, b, hs) = match (self.shape(), w_hh_t.shape(), h0.shape(), c0.shape()) {
-            (&[t, b, g], &[h, g2], &[bh, h2], &[bc, h3])
+        let (steps, b, hs) = match (self.shape(), w_hh.shape(), h0.shape(), c0.shape()) {
+            (&[t, b, g], &[g2, h], &[bh, h2], &[bc, h3])
                 if g == 4 * h && g2 == g && [bh, bc] == [b; 2] && [h2, h3] == [h; 2] =>
             {
                 (t, b, h)
             }
             _ => panic!(
                 "lstm_sequence: input gates {:?}, recurrent weight {:?} and states {:?}, {:?} do not match \
-                 (want [T, B, 4H], [H, 4H], [B, H] and [B, H]) at {}",
+                 (want [T, B, 4H], [4H, H], [B, H] and [B, H]) at {}",
                 self.shape(),
-                w_hh_t.shape(),
+                w_hh.shape(),
                 h0.shape(),
                 c0.shape(),
                 at(Location::caller())
@@ -148,7 +148,7 @@ impl<E: Element> Tensor<E> {
         let (g4, block) = (4 * hs, b * hs);
         let order = StepOrder { steps, reverse };
         // The weight's values, as every step's product reads them.
-        let w = no_grad(|| w_hh_t.contiguous());
+        let w = no_grad(|| w_hh.contiguous());
         // Per step: the activated gates, c_t and tanh(c_t), kept for the
         // backward pass; the outputs h_t, then the final c, in one result.
         let mut act = with_contiguous(self, |gi| crate::buffers::copied(gi));
@@ -157,7 +157,8 @@ impl<E: Element> Tensor<E> {
         let mut out = crate::buffers::reused((steps + 1) * block);
         let parts = row_parts(b, PART_ROWS);
         w.with_data(|w, _| {
-            let rhs = PackedRhs::new(hs, g4, w, [g4, 1]);
+            // w_hhᵀ, packed once for every step.
+            let rhs = PackedRhs::new(hs, g4, w, [1, hs]);
             let (h0, c0) = (h0.to_vec(), c0.to_vec());
             let tasks = zip_parts([
                 rows_by_part(&mut act, &parts, g4),
@@ -185,16 +186,16 @@ impl<E: Element> Tensor<E> {
             cells: Tensor::from_vec(cells, &[steps, b, hs]),
             tanh_c: Tensor::from_vec(tanh_c, &[steps, b, hs]),
         };
-        let inputs = [self.clone(), w_hh_t.clone(), h0.clone(), c0.clone()];
+        let inputs = [self.clone(), w_hh.clone(), h0.clone(), c0.clone()];
         let y = Tensor::from_vec(out, &[steps + 1, b, hs]);
         // The outputs, saved detached: the node must not hold its own output.
         let outputs = y.detach();
-        let y = y.record("lstm_sequence", &[self, w_hh_t, h0, c0], move |ctx, g| {
-            let [gi, w_hh_t, h0, c0] = &inputs;
+        let y = y.record("lstm_sequence", &[self, w_hh, h0, c0], move |ctx, g| {
+            let [gi, w_hh, h0, c0] = &inputs;
             let (dgi, dw, dh0, dc0) = if is_grad_enabled() {
                 // Recorded for a higher derivative: the same rule, from
                 // differentiable ops.
-                lstm_sequence_grads_composed(gi, w_hh_t, h0, c0, g, order)
+                lstm_sequence_grads_composed(gi, w_hh, h0, c0, g, order)
             } else {
                 saved.backward(&outputs, &w, h0, c0, g, order)
             };
@@ -266,8 +267,8 @@ impl<E: Element> SavedSequence<E> {
         let (mut dh0, mut dc0) = (vec![E::zero(); block], vec![E::zero(); block]);
         with_contiguous(g, |g| {
             w.with_data(|w, _| {
-                // d h_{t-1} = d gates_t w_hh_tᵀ at every step.
-                let rhs = PackedRhs::new(g4, hs, w, [1, g4]);
+                // d h_{t-1} = d gates_t w_hh at every step.
+                let rhs = PackedRhs::new(g4, hs, w, [hs, 1]);
                 let tasks = zip_parts([rows_by_part(&mut dgates, &parts, g4)]);
                 let states = zip_parts([split_rows(&mut dh0, &parts, hs), split_rows(&mut dc0, &parts, hs)]);
                 let tasks: Vec<_> = tasks.into_iter().zip(states).zip(&parts).collect();
@@ -291,15 +292,15 @@ impl<E: Element> SavedSequence<E> {
             })
         });
         let dgates = Tensor::from_vec(dgates, &[steps, b, g4]);
-        // d w_hh_t = Σ_t h_{t-1}ᵀ d gates_t: the outputs of the steps that have
-        // a successor, against those successors' gradients, in one product,
-        // plus the initial state's step.
+        // d w_hh = Σ_t d gates_tᵀ h_{t-1}: the gradients of the steps that
+        // have a predecessor, against those predecessors' outputs, in one
+        // product, plus the initial state's step.
         let first = order.forward().next().expect("at least one step");
         let flat = |t: &Tensor<E>, from: usize, len: usize| t.narrow(0, from, len).reshape(&[len * b, t.shape()[2]]);
         let (h_from, g_from) = if order.reverse { (1, 0) } else { (0, 1) };
-        let mut dw = h0.t().matmul(&flat(&dgates, first, 1));
+        let mut dw = flat(&dgates, first, 1).t().matmul(h0);
         if steps > 1 {
-            dw = flat(outputs, h_from, steps - 1).t().matmul(&flat(&dgates, g_from, steps - 1)) + dw;
+            dw = flat(&dgates, g_from, steps - 1).t().matmul(&flat(outputs, h_from, steps - 1)) + dw;
         }
         let shape = [b, hs];
         (dgates, dw, Tensor::from_vec(dh0, &shape), Tensor::from_vec(dc0, &shape))
@@ -316,13 +317,13 @@ fn lstm_sequence_grads_composed<E: Element>(
     g: &Tensor<E>,
     order: StepOrder,
 ) -> (Tensor<E>, Tensor<E>, Tensor<E>, Tensor<E>) {
-    let hs = w.shape()[0];
+    let hs = w.shape()[1];
     let step = |t: &Tensor<E>, i: usize| t.narrow(0, i, 1).squeeze(0);
     // Each step's pre-activations and the state it started from.
     let mut saved: Vec<Option<(Tensor<E>, Tensor<E>, Tensor<E>)>> = vec![None; order.steps];
     let (mut h, mut c) = (h0.clone(), c0.clone());
     for t in order.forward() {
-        let pre = step(gi, t) + h.matmul(w);
+        let pre = step(gi, t) + h.matmul(&w.t());
         let (h_new, c_new) = pre.lstm_cell(&c);
         saved[t] = Some((pre, h, c));
         (h, c) = (h_new, c_new);
@@ -334,8 +335,8 @@ fn lstm_sequence_grads_composed<E: Element>(
         let (pre, h_prev, c_prev) = saved[t].take().expect("every step ran");
         let dh = step(g, t) + &dh_rec;
         let (dpre, dc_prev) = lstm_cell_grads_composed(&pre, &c_prev, &Tensor::cat(&[&dh, &dc], 1), hs);
-        dw = dw + h_prev.t().matmul(&dpre);
-        dh_rec = dpre.matmul(&w.t());
+        dw = dw + dpre.t().matmul(&h_prev);
+        dh_rec = dpre.matmul(w);
         dc = dc_prev;
         dgi[t] = Some(dpre);
     }

@@ -22,7 +22,7 @@ fn reference<E: Element>(
     let (mut h, mut c) = (h0.clone(), c0.clone());
     let order: Vec<usize> = if reverse { (0..steps).rev().collect() } else { (0..steps).collect() };
     for t in order {
-        (h, c) = (gi.narrow(0, t, 1).squeeze(0) + h.matmul(w)).lstm_cell(&c);
+        (h, c) = (gi.narrow(0, t, 1).squeeze(0) + h.matmul(&w.t())).lstm_cell(&c);
         outs[t] = Some(h.clone());
     }
     let outs: Vec<&Tensor<E>> = outs.iter().map(|o| o.as_ref().unwrap()).collect();
@@ -37,7 +37,7 @@ fn inputs<E: Element>(steps: usize, b: usize, hs: usize, seed: u64) -> [Tensor<E
     };
     [
         t(steps * b * 4 * hs, seed, 2.0, &[steps, b, 4 * hs]),
-        t(hs * 4 * hs, seed + 1, 0.8, &[hs, 4 * hs]),
+        t(4 * hs * hs, seed + 1, 0.8, &[4 * hs, hs]),
         t(b * hs, seed + 2, 1.0, &[b, hs]),
         t(b * hs, seed + 3, 1.5, &[b, hs]),
     ]
@@ -151,7 +151,7 @@ fn no_steps_leave_the_state_as_it_was() {
 fn mismatched_shapes_name_the_op_and_the_shapes() {
     let err = std::panic::catch_unwind(|| {
         let z = |s: &[usize]| Tensor::<f64>::zeros(s);
-        z(&[3, 2, 8]).lstm_sequence(&z(&[2, 8]), &z(&[2, 3]), &z(&[2, 2]), false)
+        z(&[3, 2, 8]).lstm_sequence(&z(&[8, 2]), &z(&[2, 3]), &z(&[2, 2]), false)
     })
     .expect_err("states of 3 units do not fit gates of 2");
     let msg = err.downcast_ref::<String>().expect("a formatted message");
