@@ -262,8 +262,56 @@ fn direct_max(x: &Tensor<f64>, o: &PoolOpts, out: [usize; 2]) -> Vec<f64> {
     res
 }
 
+/// PyTorch's arg-max of each window of `[planes, h, w]` values, by its
+/// definition: taps in row-major order, a tap taken when it is greater than
+/// the best so far or NaN; the first tap inside the window starts it.
+fn direct_argmax(v: &[f32], [planes, h, w]: [usize; 3], o: &PoolOpts, out: [usize; 2]) -> Vec<i64> {
+    let mut res = vec![];
+    for b in 0..planes {
+        for oy in 0..out[0] {
+            for ox in 0..out[1] {
+                let (mut best, mut max) = (-1i64, f32::NEG_INFINITY);
+                for i in 0..o.k[0] {
+                    for j in 0..o.k[1] {
+                        let y = (oy * o.s[0] + i * o.d[0]) as isize - o.p[0] as isize;
+                        let x = (ox * o.s[1] + j * o.d[1]) as isize - o.p[1] as isize;
+                        if y >= 0 && y < h as isize && x >= 0 && x < w as isize {
+                            let at = y as usize * w + x as usize;
+                            let value = v[b * h * w + at];
+                            if best < 0 || value > max || value.is_nan() {
+                                (best, max) = (at as i64, value);
+                            }
+                        }
+                    }
+                }
+                res.push(best);
+            }
+        }
+    }
+    res
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// In f32 (the kernel that compares many outputs at a time) with ties and
+    /// NaNs: the first maximum of each window wins, and a NaN wins over
+    /// everything (the last one of a window), as in PyTorch.
+    #[test]
+    fn max_pool2d_breaks_ties_and_takes_nans_as_pytorch(
+        (xt, o) in pool_case(true),
+        levels in prop::collection::vec(prop_oneof![9 => 0u8..3, 1 => Just(3u8)], 200),
+    ) {
+        let opts = MaxPool2dOptions { kernel_size: o.k, stride: Some(o.s), padding: o.p, dilation: o.d, ceil_mode: o.ceil };
+        let shape = xt.shape().to_vec();
+        // Three values, so that windows tie, and NaN.
+        let v: Vec<f32> = (0..xt.numel()).map(|i| match levels[i % levels.len()] { 3 => f32::NAN, l => l as f32 }).collect();
+        let x = Tensor::<f32>::from_vec(v, &[shape[0], shape[1], shape[3], shape[2]]);
+        let (y, idx) = x.max_pool2d_with_indices(&opts);
+        let out = [y.shape()[2], y.shape()[3]];
+        let want = direct_argmax(&x.to_vec(), [shape[0] * shape[1], shape[3], shape[2]], &o, out);
+        prop_assert_eq!(idx.to_vec(), want);
+    }
 
     #[test]
     fn max_pool2d_matches_the_definition_and_its_derivatives((xt, o) in pool_case(true)) {

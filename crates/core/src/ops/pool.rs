@@ -9,6 +9,7 @@
 
 use super::nn::{for_each_block, with_contiguous};
 use crate::profile::{scope, Family};
+use crate::simd::vectorized;
 use crate::tensor::at;
 use crate::threads::PAR_MIN;
 use crate::{Element, IndexTensor, Tensor};
@@ -127,22 +128,70 @@ fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> Vec<usize> {
     let (p, [oh, ow]) = (geo.big[0] * geo.big[1], geo.small());
     let q = oh * ow;
     let mut idx = vec![NONE; x.numel() / p.max(1) * q];
+    if p == 0 || q == 0 {
+        return idx;
+    }
+    assert!(p < EMPTY as usize, "{}: planes of {p} elements are too large", geo.name);
+    // Every plane has the same windows: for each tap, in row-major window
+    // order, the plane index it reads for each output (`EMPTY` past a window).
+    let taps = |a: usize| geo.wins[a].iter().map(|w| w.len).max().unwrap_or(0);
+    let mut tap_indices = Vec::new();
+    for (ky, kx) in (0..taps(0)).flat_map(|ky| (0..taps(1)).map(move |kx| (ky, kx))) {
+        tap_indices.extend(geo.positions().map(|(oy, ox)| {
+            let (wy, wx) = (geo.wins[0][oy], geo.wins[1][ox]);
+            match ky < wy.len && kx < wx.len {
+                true => ((wy.start + ky * wy.step) * geo.big[1] + wx.start + kx * wx.step) as u32,
+                false => EMPTY,
+            }
+        }));
+    }
     with_contiguous(x, |xd| {
         for_each_block(&mut idx, q, xd.len() >= PAR_MIN, |b, out| {
-            let plane = &xd[b * p..(b + 1) * p];
-            for (slot, (oy, ox)) in out.iter_mut().zip(geo.positions()) {
-                let (mut best, mut max) = (NONE, E::neg_infinity());
-                geo.each(oy, ox, |i| {
-                    let v = plane[i];
-                    if best == NONE || v > max || v.is_nan() {
-                        (best, max) = (i, v);
-                    }
-                });
-                *slot = best;
-            }
+            let mut scratch = Scratch { best: vec![E::zero(); q], arg: vec![EMPTY; q], value: vec![E::zero(); q] };
+            argmax_plane(&xd[b * p..(b + 1) * p], &tap_indices, out, &mut scratch);
         });
     });
     idx
+}
+
+vectorized! {
+    /// The arg-max of each window of `plane`: `out[o]` is the plane index of
+    /// output `o`'s maximum (`NONE` for an empty window), from
+    /// `tap_indices`, one block of outputs' plane indices per tap in window
+    /// order. Each tap's values are first gathered side by side, so that the
+    /// comparisons, selects rather than branches, run many outputs at a time.
+    fn argmax_plane<E: Element>(plane: &[E], tap_indices: &[u32], out: &mut [usize], scratch: &mut Scratch<E>) {
+        let Scratch { best, arg, value } = scratch;
+        best.fill(E::neg_infinity());
+        arg.fill(EMPTY);
+        let last = plane.len() - 1;
+        for tap in tap_indices.chunks_exact(out.len()) {
+            for (v, &i) in value.iter_mut().zip(tap) {
+                // A tap past its window reads (and ignores) the plane's start.
+                *v = plane[(if i == EMPTY { 0 } else { i as usize }).min(last)];
+            }
+            for (((a, max), &v), &i) in arg.iter_mut().zip(best.iter_mut()).zip(&*value).zip(tap) {
+                // `&` and `|`, not `&&` and `||`: no branch to take.
+                let take = (i != EMPTY) & ((*a == EMPTY) | (v > *max) | v.is_nan());
+                *a = if take { i } else { *a };
+                *max = if take { v } else { *max };
+            }
+        }
+        for (o, &a) in out.iter_mut().zip(&*arg) {
+            *o = if a == EMPTY { NONE } else { a as usize };
+        }
+    }
+}
+
+/// [`NONE`] among the `u32` plane indices of [`argmax_plane`].
+const EMPTY: u32 = u32::MAX;
+
+/// Per-output scratch of [`argmax_plane`]: the best value and its plane
+/// index so far, and one tap's values.
+struct Scratch<E> {
+    best: Vec<E>,
+    arg: Vec<u32>,
+    value: Vec<E>,
 }
 
 /// Leading dims of `x` (everything before the last two) followed by `tail`.
