@@ -7,7 +7,9 @@
 //! double gradients come from the tape. A layer projects the inputs of all
 //! time steps with one matrix product per layer and direction before its
 //! time loop; each step then costs one product with `weight_hh` and a few
-//! element-wise ops on views of the gate block.
+//! element-wise ops on views of the gate block. An LSTM without a projection
+//! or lengths runs its whole time loop as one op,
+//! [`Tensor::lstm_sequence`](lamina_core::Tensor::lstm_sequence).
 //!
 //! Variable-length batches (PyTorch's `pack_padded_sequence` /
 //! `pad_packed_sequence` round trip) go through `forward_with_lengths`:

