@@ -243,7 +243,7 @@ struct SavedSequence<E: Element> {
 }
 
 impl<E: Element> SavedSequence<E> {
-    /// The gradients of the input gates, the transposed weight and the
+    /// The gradients of the input gates, the recurrent weight and the
     /// initial states, given the gradient `g: [T + 1, B, H]` of the outputs
     /// and final cell state, from the forward pass's `outputs` (same shape).
     fn backward(
