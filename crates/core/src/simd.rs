@@ -1,7 +1,8 @@
 //! Hot loops compiled for the CPU they run on. The workspace is built for
 //! baseline x86-64 (SSE2, four `f32` lanes); a function declared with
-//! [`vectorized!`] is compiled a second time with AVX-512 and that copy is
-//! taken when the CPU has it, so the same source runs sixteen lanes wide.
+//! [`vectorized!`] is compiled again with AVX-512 and with AVX2, and the
+//! widest copy the CPU runs is taken, so the same source runs sixteen or
+//! eight lanes wide.
 //! The arithmetic is the same IEEE operations either way (no contraction
 //! into FMA), so results do not depend on which copy ran.
 
@@ -17,8 +18,15 @@ pub(crate) fn has_avx512() -> bool {
     })
 }
 
+/// Whether this CPU has AVX2 and FMA (checked once).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx2() -> bool {
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+}
+
 /// Declares a function generic over the element type whose body runs
-/// compiled for AVX-512 where the CPU has it (everything the body calls must
+/// compiled for AVX-512 or AVX2 where the CPU has it (everything the body calls must
 /// be `#[inline]` to be compiled with it), else as built.
 macro_rules! vectorized {
     ($(#[$attr:meta])* fn $name:ident<E: Element>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
@@ -35,10 +43,24 @@ macro_rules! vectorized {
             unsafe fn avx512<E: Element>($($arg: $ty),*) {
                 body($($arg),*)
             }
+            /// The body, compiled with AVX2.
+            ///
+            /// # Safety
+            /// The CPU must have the features it is compiled for.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<E: Element>($($arg: $ty),*) {
+                body($($arg),*)
+            }
             #[cfg(target_arch = "x86_64")]
             if $crate::simd::has_avx512() {
                 // SAFETY: the CPU has the features the copy is compiled for.
                 return unsafe { avx512($($arg),*) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::simd::has_avx2() {
+                // SAFETY: as above.
+                return unsafe { avx2($($arg),*) };
             }
             body($($arg),*)
         }

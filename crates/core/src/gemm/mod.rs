@@ -1,12 +1,16 @@
 //! The one GEMM interface every matrix product goes through. Three kernels
 //! sit behind it, chosen by element type, CPU and shape alone (so results
-//! never depend on the thread count): our own AVX-512 kernel for `f32` where
-//! the CPU has it, else matrixmultiply for large products and the `gemm`
+//! never depend on the thread count): our own tiled kernel for `f32` where
+//! the CPU has AVX-512 or AVX2 with FMA, else matrixmultiply for large products and the `gemm`
 //! crate for the small and skinny ones (batch-128 layers, RNN steps,
 //! attention heads), where it is about twice as fast.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod tiled;
 
 use crate::profile::{scope, Family};
 use crate::Element;
@@ -22,10 +26,10 @@ pub(crate) enum Kernel {
     MatrixMultiply,
     /// The `gemm` crate: fastest on small and skinny products.
     Small,
-    /// Our AVX-512 kernel, for `f32`: fastest on every shape at least 32
-    /// columns wide.
+    /// Our tiled kernel (AVX-512 or AVX2), for `f32`: fastest on every shape
+    /// at least 32 columns wide.
     #[cfg(target_arch = "x86_64")]
-    Avx512,
+    Tiled,
 }
 
 impl Kernel {
@@ -33,13 +37,16 @@ impl Kernel {
     /// single-threaded on an AVX-512 Xeon (GFLOP/s, ours vs matrixmultiply vs
     /// gemm): 1024^3 83 vs 71 vs 62, 512x128x784 96 vs 83 vs 64, 1024x256x1024
     /// 88 vs 73 vs 64, 12544x288x64 69 vs 40 vs 57, 32x256x1024 32 vs 27 vs 43
-    /// (B transposed), but 128x512x10 26 vs 10 vs 37. Without AVX-512
-    /// (matrixmultiply vs gemm): 1024x256x768 80 vs 66, 128x512x784 76 vs 64;
-    /// but 32x256x1024 28 vs 44, 64x64x64 29 vs 50, 12544x288x64 40 vs 60.
+    /// (B transposed), but 128x512x10 26 vs 10 vs 37. With AVX2 on a Zen 3
+    /// core (`lamina-bench --gemm`, ours, then matrixmultiply or gemm as
+    /// chosen before): 1024^3 64 vs 49, 1024x256x1024 65 vs 54, 32x256x1024
+    /// 47 vs 36, 64x288x196 52 vs 49. Without either (matrixmultiply vs
+    /// gemm): 1024x256x768 80 vs 66, 128x512x784 76 vs 64; but 32x256x1024 28
+    /// vs 44, 64x64x64 29 vs 50, 12544x288x64 40 vs 60.
     pub(crate) fn for_shape<E: Element>(m: usize, k: usize, n: usize) -> Kernel {
         #[cfg(target_arch = "x86_64")]
-        if TypeId::of::<E>() == TypeId::of::<f32>() && n >= 32 && avx512::available() {
-            return Kernel::Avx512;
+        if TypeId::of::<E>() == TypeId::of::<f32>() && n >= 32 && tiled::available() {
+            return Kernel::Tiled;
         }
         if m >= 128 && n >= 256 && k >= 64 {
             Kernel::MatrixMultiply
@@ -56,7 +63,7 @@ impl Kernel {
     /// multiple of 16, 64 to 256 rows).
     pub(crate) fn rows_per_call(self, m: usize, parts: usize) -> usize {
         #[cfg(target_arch = "x86_64")]
-        if self == Kernel::Avx512 {
+        if self == Kernel::Tiled {
             return m.div_ceil(parts.max(1)).max(1);
         }
         if m <= 64 {
@@ -113,12 +120,12 @@ pub(crate) fn gemm_with<E: Element>(
     // inside `a`, `b` and `c`; `c` is a unique borrow, so it aliases neither.
     unsafe {
         #[cfg(target_arch = "x86_64")]
-        if kernel == Kernel::Avx512 {
-            assert_eq!(TypeId::of::<E>(), TypeId::of::<f32>(), "gemm: the AVX-512 kernel is for f32");
+        if kernel == Kernel::Tiled {
+            assert_eq!(TypeId::of::<E>(), TypeId::of::<f32>(), "gemm: the tiled kernel is for f32");
             // The assert makes `E` f32, so the casts only rename the type;
-            // `for_shape` chose this kernel only where the CPU has AVX-512.
+            // `for_shape` chose this kernel only where the CPU runs it.
             let (a, b, c) = (a.as_ptr() as *const f32, b.as_ptr() as *const f32, c.as_mut_ptr() as *mut f32);
-            avx512::sgemm([m, k, n], a, [rsa, csa], b, [rsb, csb], beta != E::zero(), c, rsc);
+            tiled::sgemm([m, k, n], a, [rsa, csa], b, [rsb, csb], beta != E::zero(), c, rsc);
             return;
         }
         if kernel == Kernel::Small {
@@ -167,7 +174,7 @@ pub(crate) fn gemm_with<E: Element>(
 
 /// A right operand `b: [k, n]` made ready once for many products `a b`: an
 /// RNN's recurrent weight, multiplied by a batch at every step. For `f32` on
-/// AVX-512 it is packed once into the panels of a tile suited to few rows,
+/// AVX-512 or AVX2 it is packed once into the panels of a tile suited to few rows,
 /// where a product of its own would repack it every time.
 pub(crate) struct PackedRhs<'a, E: Element> {
     b: &'a [E],
@@ -175,7 +182,7 @@ pub(crate) struct PackedRhs<'a, E: Element> {
     k: usize,
     n: usize,
     #[cfg(target_arch = "x86_64")]
-    packed: Option<avx512::Packed>,
+    packed: Option<tiled::Packed>,
 }
 
 impl<'a, E: Element> PackedRhs<'a, E> {
@@ -186,10 +193,10 @@ impl<'a, E: Element> PackedRhs<'a, E> {
             assert!((k - 1) * bb[0] + (n - 1) * bb[1] < b.len(), "gemm: right operand out of bounds");
         }
         #[cfg(target_arch = "x86_64")]
-        let packed = (TypeId::of::<E>() == TypeId::of::<f32>() && avx512::available() && k > 0 && n > 0).then(|| {
+        let packed = (TypeId::of::<E>() == TypeId::of::<f32>() && tiled::available() && k > 0 && n > 0).then(|| {
             // SAFETY: `E` is f32 (checked above) and the assert keeps every
             // addressed element inside `b`.
-            unsafe { avx512::Packed::new(k, n, b.as_ptr() as *const f32, bb) }
+            unsafe { tiled::Packed::new(k, n, b.as_ptr() as *const f32, bb) }
         });
         PackedRhs {
             b,
@@ -217,7 +224,7 @@ impl<'a, E: Element> PackedRhs<'a, E> {
             // SAFETY: `E` is f32 (a packed operand exists only then); the
             // asserts keep `a` and `c` in bounds, and `c`, a unique borrow,
             // aliases neither input.
-            unsafe { avx512::sgemm_packed(m, a, ab, packed, beta != E::zero(), c, rsc) };
+            unsafe { tiled::sgemm_packed(m, a, ab, packed, beta != E::zero(), c, rsc) };
             return;
         }
         gemm([m, k, n], a, ab, self.b, self.strides, beta, c, rsc)
@@ -285,8 +292,8 @@ mod tests {
     fn kernels() -> Vec<Option<Kernel>> {
         let mut all = vec![Some(Kernel::MatrixMultiply), Some(Kernel::Small), None];
         #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
-            all.push(Some(Kernel::Avx512));
+        if tiled::available() {
+            all.push(Some(Kernel::Tiled));
         }
         all
     }
@@ -307,7 +314,7 @@ mod tests {
         }
     }
 
-    /// The blocked paths of the AVX-512 kernel: several `k` blocks, row
+    /// The blocked paths of the tiled kernel: several `k` blocks, row
     /// blocks and column blocks, the transposed product for a weight, and
     /// the prepacked operand's panels across blocks.
     #[test]

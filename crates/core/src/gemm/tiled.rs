@@ -1,0 +1,659 @@
+//! Our single-precision GEMM: a register tile of accumulators fed from
+//! packed panels, in the BLIS loop order, written once over the vector
+//! instructions of an [`Isa`] and run with AVX-512 where the CPU has it,
+//! else with AVX2 and FMA. The functions that depend on the tile take its
+//! shape as const parameters: `MR` rows (broadcasts of packed `a`), `NV`
+//! vectors of `b` and `NR = NV` vectors' lanes of columns. Every output
+//! element is summed in the same order, `k` blocks of [`KC`] in turn, whatever
+//! the tile or the rows and columns a call covers, so splitting a product
+//! between threads never changes a bit of it.
+
+use super::avx2::Ymm;
+use super::avx512::Zmm;
+use std::cell::RefCell;
+
+/// Depth of a packed block: a panel of `a` and a panel of `b` 256 deep stay
+/// in the L1 and L2 caches while the tile is computed.
+const KC: usize = 256;
+/// Steps of the sum the kernel prefetches its panels ahead.
+const PREFETCH: usize = 4;
+/// Rows of `a` packed at a time (kept in L2).
+const MC: usize = 192;
+/// Columns of `b` packed at a time (kept in L3), rounded down to whole panels.
+const NC: usize = 2048;
+/// A row-major `b` multiplied by at most this many rows of `a`, or a row-major
+/// `a` by at most this many columns of `b`, is read in place, not packed.
+const DIRECT: usize = 128;
+
+/// The vector instructions the kernel is written in, `LANES` values of `f32`
+/// to a vector `V`. [`Isa::kernel`] and [`Isa::pack_panel`] are compiled with
+/// the instruction set's features and run the generic [`kernel`] and
+/// [`pack_panel`]; the operations they call are `#[inline]` with the same
+/// features, so they compile into those entries as single instructions.
+///
+/// # Safety
+/// Every method requires the CPU to have the instruction set's features.
+pub(super) trait Isa {
+    /// A vector of `LANES` values.
+    type V: Copy;
+    /// Values to a vector.
+    const LANES: usize;
+
+    /// [`kernel`], compiled with the features.
+    ///
+    /// # Safety
+    /// As for [`kernel`].
+    unsafe fn kernel<const MR: usize, const NV: usize, const NR: usize, const PACKED_A: bool>(
+        kc: usize,
+        a: Operand,
+        b: Operand,
+        c: *mut f32,
+        stride: usize,
+        tile: Tile,
+    );
+
+    /// [`pack_panel`], compiled with the features.
+    ///
+    /// # Safety
+    /// As for [`pack_panel`].
+    unsafe fn pack_panel<const W: usize>(
+        kc: usize,
+        lanes: usize,
+        src: *const f32,
+        strides: [usize; 2],
+        dst: &mut [f32],
+    );
+
+    /// All lanes zero.
+    ///
+    /// # Safety
+    /// The CPU must have the features.
+    unsafe fn zero() -> Self::V;
+    /// All lanes `x`.
+    ///
+    /// # Safety
+    /// The CPU must have the features.
+    unsafe fn splat(x: f32) -> Self::V;
+    /// `a b + c`, rounded once.
+    ///
+    /// # Safety
+    /// The CPU must have the features.
+    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a + b`.
+    ///
+    /// # Safety
+    /// The CPU must have the features.
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    /// The `LANES` values at `p`.
+    ///
+    /// # Safety
+    /// The CPU must have the features, and the values must be readable.
+    unsafe fn load(p: *const f32) -> Self::V;
+    /// The first `n` values at `p` (all when `n >= LANES`), the rest zero.
+    ///
+    /// # Safety
+    /// The CPU must have the features; only those `n` values are read.
+    unsafe fn load_first(p: *const f32, n: usize) -> Self::V;
+    /// Stores the first `n` lanes of `v` at `p` (all when `n >= LANES`).
+    ///
+    /// # Safety
+    /// The CPU must have the features; only those `n` values are written.
+    unsafe fn store_first(p: *mut f32, n: usize, v: Self::V);
+    /// Lanes `i < n` loaded from `p + i stride`, the rest zero.
+    ///
+    /// # Safety
+    /// The CPU must have the features; only those `n` values are read.
+    unsafe fn gather_first(p: *const f32, stride: i32, n: usize) -> Self::V;
+    /// Transposes a block of `[lanes, steps]` (at most `LANES` each): value
+    /// `s` of lane `l` is read at `src + l * lane + s` and written at
+    /// `dst + s * row + l`, for the first `width` lanes of each step (those
+    /// past `lanes` written as zero).
+    ///
+    /// # Safety
+    /// The CPU must have the features; only those values are read and
+    /// written.
+    unsafe fn transpose_block(src: *const f32, lane: usize, block: [usize; 2], dst: *mut f32, row: usize, width: usize);
+}
+
+/// The instruction set this CPU runs the kernel with, if any.
+#[derive(Clone, Copy)]
+enum Level {
+    Avx512,
+    Avx2,
+}
+
+/// The widest instruction set this CPU has for the kernel (checked once, in
+/// [`crate::simd`]).
+fn level() -> Option<Level> {
+    if crate::simd::has_avx512() {
+        Some(Level::Avx512)
+    } else if crate::simd::has_avx2() {
+        Some(Level::Avx2)
+    } else {
+        None
+    }
+}
+
+/// Whether this CPU runs the kernel.
+pub(crate) fn available() -> bool {
+    level().is_some()
+}
+
+thread_local! {
+    /// Packing buffers for `a` and `b`, reused between calls on a thread.
+    static PACKED: RefCell<(Lines, Lines)> = const { RefCell::new((Lines(Vec::new()), Lines(Vec::new()))) };
+}
+
+/// Sixteen values on one cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// Values stored from the start of a cache line: the kernel loads packed
+/// panels a vector at a time, and a 64-byte load that straddles two lines
+/// costs two (measured on a Sapphire Rapids core, against the allocator's
+/// 16-byte alignment: the workloads' products up to 13% faster, the rest
+/// within 2%).
+struct Lines(Vec<Line>);
+
+impl Lines {
+    /// The first `n` values, the buffer grown to hold them (new values zero).
+    fn first(&mut self, n: usize) -> &mut [f32] {
+        if self.0.len() * 16 < n {
+            self.0.resize(n.div_ceil(16), Line([0.0; 16]));
+        }
+        // SAFETY: `Line` is 16 `f32`s without padding (`repr(C)`, 64 bytes),
+        // so the vector's lines are `16 len >= n` initialised values.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<f32>(), n) }
+    }
+
+    /// The address of the first value.
+    fn as_ptr(&self) -> *const f32 {
+        self.0.as_ptr().cast::<f32>()
+    }
+}
+
+/// `c = a b (+ c when accumulate)` for an `m x k` matrix `a` and a `k x n`
+/// matrix `b` given by (row, column) strides, into `c` with row stride `rsc`.
+/// The tile is 12 x 32 with AVX-512 (24 accumulators of 16 lanes) and 6 x 16
+/// with AVX2 (12 of 8).
+///
+/// A transposed `b` (a layer's weight) times few rows of `a` (a batch) is
+/// computed as `cᵀ = bᵀ aᵀ`, so that the weight is read in place, row by row,
+/// rather than gathered into packed panels.
+///
+/// # Safety
+/// [`available`] must be true; the strides must address valid `m x k`,
+/// `k x n` and `m x n` matrices inside their allocations, and `c` must alias
+/// neither input.
+pub(crate) unsafe fn sgemm(
+    [m, k, n]: [usize; 3],
+    a: *const f32,
+    [rsa, csa]: [usize; 2],
+    b: *const f32,
+    [rsb, csb]: [usize; 2],
+    accumulate: bool,
+    c: *mut f32,
+    rsc: usize,
+) {
+    let (shape, a, ab, rhs, out) = if rsb == 1 && csb != 1 && m <= DIRECT && n >= 2 * m {
+        ([n, k, m], b, [csb, rsb], Rhs::Strided(a, [csa, rsa]), Output { c, stride: rsc, transposed: true })
+    } else {
+        ([m, k, n], a, [rsa, csa], Rhs::Strided(b, [rsb, csb]), Output { c, stride: rsc, transposed: false })
+    };
+    // SAFETY: forwarded; the transposed product addresses the same values.
+    unsafe {
+        match level() {
+            Some(Level::Avx512) => blocked::<Zmm, 12, 2, 32>(shape, a, ab, rhs, accumulate, out),
+            Some(Level::Avx2) => blocked::<Ymm, 6, 2, 16>(shape, a, ab, rhs, accumulate, out),
+            None => unreachable!("sgemm: the caller checks `available`"),
+        }
+    }
+}
+
+/// A right operand `b: [k, n]` packed once, for products with many left
+/// operands of few rows (an RNN's recurrent weight, multiplied by a batch at
+/// every step), into the panels of a tile suited to few rows: 8 x 48 with
+/// AVX-512, which 12-row tiles would pad, and the 6 x 16 tile with AVX2.
+/// Each panel spans all of `k`, zero-padded to whole panels.
+pub(crate) struct Packed {
+    panels: Lines,
+    k: usize,
+    n: usize,
+}
+
+/// Columns of a [`Packed`] operand's panels with AVX-512 (its 8 x 48 tile's).
+const PACKED_NR_ZMM: usize = 48;
+/// Columns of a [`Packed`] operand's panels with AVX2 (its 6 x 16 tile's).
+const PACKED_NR_YMM: usize = 16;
+
+impl Packed {
+    /// Packs the `k x n` matrix at `b` with (row, column) strides `bb`.
+    ///
+    /// # Safety
+    /// [`available`] must be true, and the strides must address a valid
+    /// `k x n` matrix inside `b`'s allocation.
+    pub(crate) unsafe fn new(k: usize, n: usize, b: *const f32, bb: [usize; 2]) -> Packed {
+        let mut panels = Lines(Vec::new());
+        // SAFETY: each panel's columns and all `k` rows are inside `b`, and
+        // `panels` holds `NR k` values per panel.
+        unsafe {
+            match level() {
+                Some(Level::Avx512) => {
+                    pack_b::<Zmm, PACKED_NR_ZMM>(k, n, b, bb, panels.first(n.next_multiple_of(PACKED_NR_ZMM) * k))
+                }
+                Some(Level::Avx2) => {
+                    pack_b::<Ymm, PACKED_NR_YMM>(k, n, b, bb, panels.first(n.next_multiple_of(PACKED_NR_YMM) * k))
+                }
+                None => unreachable!("Packed::new: the caller checks `available`"),
+            }
+        }
+        Packed { panels, k, n }
+    }
+}
+
+/// `c = a b (+ c when accumulate)` for an `m x k` matrix `a` and a packed
+/// `b`, into `c` with row stride `rsc`. Every element is summed as [`sgemm`]
+/// sums it.
+///
+/// # Safety
+/// [`available`] must be true; `a`'s strides must address a valid `m x k`
+/// matrix, `c` must hold `m` rows of `b`'s columns, and alias neither.
+pub(crate) unsafe fn sgemm_packed(
+    m: usize,
+    a: *const f32,
+    ab: [usize; 2],
+    b: &Packed,
+    accumulate: bool,
+    c: *mut f32,
+    rsc: usize,
+) {
+    let rhs = Rhs::Packed(b.panels.as_ptr(), b.k);
+    let out = Output { c, stride: rsc, transposed: false };
+    // SAFETY: forwarded; `b` was packed for the same level's tile.
+    unsafe {
+        match level() {
+            Some(Level::Avx512) => blocked::<Zmm, 8, 3, PACKED_NR_ZMM>([m, b.k, b.n], a, ab, rhs, accumulate, out),
+            Some(Level::Avx2) => blocked::<Ymm, 6, 2, PACKED_NR_YMM>([m, b.k, b.n], a, ab, rhs, accumulate, out),
+            None => unreachable!("sgemm_packed: the caller checks `available`"),
+        }
+    }
+}
+
+/// Where [`blocked`] reads `b`: a strided matrix, packed block by block as the
+/// product goes, or panels packed once (pointer and the `k` they span) for
+/// the same tile.
+#[derive(Clone, Copy)]
+enum Rhs {
+    Strided(*const f32, [usize; 2]),
+    Packed(*const f32, usize),
+}
+
+/// Where a product lands: row-major `c` with row stride `stride`, or, when
+/// `transposed`, its transpose (column stride `stride`).
+#[derive(Clone, Copy)]
+struct Output {
+    c: *mut f32,
+    stride: usize,
+    transposed: bool,
+}
+
+impl Output {
+    /// The address of element `(i, j)`.
+    ///
+    /// # Safety
+    /// The element must be inside `c`.
+    unsafe fn at(self, i: usize, j: usize) -> *mut f32 {
+        let offset = if self.transposed { i + j * self.stride } else { i * self.stride + j };
+        unsafe { self.c.add(offset) }
+    }
+}
+
+/// [`sgemm`] into `out`, blocked and packed, with the tile `MR x NR` of `I`.
+///
+/// # Safety
+/// As for [`sgemm`], the CPU having `I`'s features.
+unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
+    [m, k, n]: [usize; 3],
+    a: *const f32,
+    [rsa, csa]: [usize; 2],
+    rhs: Rhs,
+    accumulate: bool,
+    out: Output,
+) {
+    debug_assert_eq!(NR, NV * I::LANES);
+    PACKED.with(|buffers| {
+        let (lines_a, lines_b) = &mut *buffers.borrow_mut();
+        // Operands that few tiles share are read in place: packing them would
+        // cost as much as the products that reuse them. So is the batch that
+        // multiplies a prepacked weight (measured: 80 to 92 GFLOP/s for
+        // 32x1024x256).
+        let direct_a = csa == 1 && (n <= DIRECT || matches!(rhs, Rhs::Packed(..)));
+        // In place, `a`'s last partial panel is still packed, padded with zeros.
+        let packed_a = lines_a.first(if direct_a { MR } else { m.min(MC).next_multiple_of(MR) } * k.min(KC));
+        // Whole panels a block, so that a prepacked `b`'s panels line up.
+        let nc_max = NC / NR * NR;
+        let packed_b = match rhs {
+            Rhs::Strided(..) => lines_b.first(n.min(nc_max).next_multiple_of(NR) * k.min(KC)),
+            Rhs::Packed(..) => &mut [],
+        };
+        for jc in (0..n).step_by(nc_max) {
+            let nc = nc_max.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                // SAFETY (all the calls below): every block lies inside the
+                // caller's matrices, the buffers were sized for the largest
+                // block above, and the CPU has `I`'s features.
+                let b_block = match rhs {
+                    Rhs::Strided(b, [rsb, csb]) => {
+                        unsafe { pack_b::<I, NR>(kc, nc, b.add(pc * rsb + jc * csb), [rsb, csb], packed_b) };
+                        Operand { ptr: packed_b.as_ptr(), step: NR, lane: 1, index: kc }
+                    }
+                    Rhs::Packed(panels, k) => {
+                        Operand { ptr: unsafe { panels.add(jc * k + pc * NR) }, step: NR, lane: 1, index: k }
+                    }
+                };
+                let accumulate = accumulate || pc > 0;
+                for ic in (0..m).step_by(MC) {
+                    let mc = MC.min(m - ic);
+                    let a_block = if direct_a {
+                        Operand { ptr: unsafe { a.add(ic * rsa + pc) }, step: 1, lane: rsa, index: rsa }
+                    } else {
+                        unsafe { pack_a::<I, MR>(mc, kc, a.add(ic * rsa + pc * csa), [rsa, csa], packed_a) };
+                        Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
+                    };
+                    for jr in (0..nc).step_by(NR) {
+                        let b_panel = unsafe { b_block.at(jr) };
+                        for ir in (0..mc).step_by(MR) {
+                            let rows = MR.min(mc - ir);
+                            let tile = Tile { rows, cols: NR.min(nc - jr), accumulate, transposed: out.transposed };
+                            let c_tile = unsafe { out.at(ic + ir, jc + jr) };
+                            let a_panel = unsafe { a_block.at(ir) };
+                            if direct_a && rows == MR {
+                                unsafe {
+                                    I::kernel::<MR, NV, NR, false>(kc, a_panel, b_panel, c_tile, out.stride, tile)
+                                };
+                            } else {
+                                let a_panel = if direct_a {
+                                    unsafe { pack_a::<I, MR>(rows, kc, a_panel.ptr, [rsa, 1], packed_a) };
+                                    Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
+                                } else {
+                                    a_panel
+                                };
+                                unsafe {
+                                    I::kernel::<MR, NV, NR, true>(kc, a_panel, b_panel, c_tile, out.stride, tile)
+                                };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Where a kernel reads one operand, packed or in place: lane `r` (a row of
+/// `a`, a column of `b`) at step `p` of the sum is `ptr[p * step + r * lane]`,
+/// and the panel starting at lane `i` of the block begins `i * index` values in.
+#[derive(Clone, Copy)]
+pub(super) struct Operand {
+    ptr: *const f32,
+    step: usize,
+    lane: usize,
+    index: usize,
+}
+
+impl Operand {
+    /// The panel starting at lane `i` of the block.
+    ///
+    /// # Safety
+    /// `i` must be inside the block.
+    unsafe fn at(self, i: usize) -> Operand {
+        Operand { ptr: unsafe { self.ptr.add(i * self.index) }, ..self }
+    }
+}
+
+/// Packs an `mc x kc` block of `a` into panels of `MR` rows, each stored
+/// column by column (`MR` values per step of `k`), zero-padded to `MR` rows.
+///
+/// # Safety
+/// The CPU must have `I`'s features; the strides must address an `mc x kc`
+/// matrix inside `a`'s allocation.
+unsafe fn pack_a<I: Isa, const MR: usize>(
+    mc: usize,
+    kc: usize,
+    a: *const f32,
+    [rsa, csa]: [usize; 2],
+    out: &mut [f32],
+) {
+    for (panel, i0) in (0..mc).step_by(MR).enumerate() {
+        let dst = &mut out[panel * MR * kc..(panel + 1) * MR * kc];
+        // SAFETY: rows `i0..i0 + rows`, columns `0..kc` are inside the block.
+        unsafe { I::pack_panel::<MR>(kc, MR.min(mc - i0), a.add(i0 * rsa), [csa, rsa], dst) };
+    }
+}
+
+/// Packs a `kc x nc` block of `b` into panels of `NR` columns, each stored
+/// row by row (`NR` values per step of `k`), zero-padded to `NR` columns.
+///
+/// # Safety
+/// The CPU must have `I`'s features; the strides must address a `kc x nc`
+/// matrix inside `b`'s allocation.
+unsafe fn pack_b<I: Isa, const NR: usize>(
+    kc: usize,
+    nc: usize,
+    b: *const f32,
+    [rsb, csb]: [usize; 2],
+    out: &mut [f32],
+) {
+    for (panel, j0) in (0..nc).step_by(NR).enumerate() {
+        let dst = &mut out[panel * NR * kc..(panel + 1) * NR * kc];
+        // SAFETY: columns `j0..j0 + cols`, rows `0..kc` are inside the block.
+        unsafe { I::pack_panel::<NR>(kc, NR.min(nc - j0), b.add(j0 * csb), [rsb, csb], dst) };
+    }
+}
+
+/// Packs `kc` steps of `lanes` values (`src[p * step + l * lane]`) into `dst`,
+/// `W` values a step, the lanes past `lanes` zero. Contiguous lanes are
+/// copied; strided ones are transposed in registers or gathered, a vector at
+/// a time.
+///
+/// # Safety
+/// The CPU must have `I`'s features (this runs inlined into
+/// [`Isa::pack_panel`]); every addressed value is inside `src`'s allocation,
+/// and `dst` holds `W kc` values.
+#[inline(always)]
+pub(super) unsafe fn pack_panel<I: Isa, const W: usize>(
+    kc: usize,
+    lanes: usize,
+    src: *const f32,
+    [step, lane]: [usize; 2],
+    dst: &mut [f32],
+) {
+    let dst = &mut dst[..W * kc];
+    if lanes < W {
+        dst.fill(0.0);
+    }
+    if lane == 1 && lanes == W {
+        // Whole panels: a fixed-size copy a step, not a `memcpy` call.
+        for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+            // SAFETY: step `p`, lanes `0..W` are inside the block.
+            let row = unsafe { &*src.add(p * step).cast::<[f32; W]>() };
+            d.copy_from_slice(row);
+        }
+    } else if lane == 1 {
+        for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+            // SAFETY: step `p`, lanes `0..lanes` are inside the block.
+            d[..lanes].copy_from_slice(unsafe { std::slice::from_raw_parts(src.add(p * step), lanes) });
+        }
+    } else if step == 1 {
+        // Each lane runs along the sum (a row-major `a`, a transposed `b`):
+        // square blocks loaded lane by lane and transposed in registers.
+        for l0 in (0..lanes).step_by(I::LANES) {
+            for p0 in (0..kc).step_by(I::LANES) {
+                let block = [I::LANES.min(lanes - l0), I::LANES.min(kc - p0)];
+                // SAFETY: the block's lanes and steps are inside the source,
+                // and lanes `l0..min(l0 + LANES, W)` of its steps inside `dst`.
+                unsafe {
+                    I::transpose_block(
+                        src.add(l0 * lane + p0),
+                        lane,
+                        block,
+                        dst.as_mut_ptr().add(p0 * W + l0),
+                        W,
+                        W - l0,
+                    )
+                };
+            }
+        }
+    } else if let Some(lane) = lane.checked_mul(W).filter(|&span| span <= i32::MAX as usize).map(|_| lane as i32) {
+        for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+            for l0 in (0..lanes).step_by(I::LANES) {
+                // SAFETY: lanes `l0..lanes` of step `p` are inside the block,
+                // and `d` has room for them.
+                unsafe {
+                    let v = I::gather_first(src.add(p * step + l0 * lane as usize), lane, lanes - l0);
+                    I::store_first(d.as_mut_ptr().add(l0), lanes - l0, v);
+                }
+            }
+        }
+    } else {
+        for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+            for (l, d) in d[..lanes].iter_mut().enumerate() {
+                // SAFETY: step `p`, lane `l` is inside the block.
+                *d = unsafe { *src.add(p * step + l * lane) };
+            }
+        }
+    }
+}
+
+/// The part of a register tile that lands in `c`, and how.
+#[derive(Clone, Copy)]
+pub(super) struct Tile {
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+    /// `c` holds the tile's transpose.
+    transposed: bool,
+}
+
+/// One `MR x NR` tile: `kc` steps of `MR` values of `a` (broadcast) times
+/// `NR` of `b`, stored into the tile's rows and columns of `c`. `PACKED_A`
+/// fixes `a`'s lane stride at 1.
+///
+/// # Safety
+/// The CPU must have `I`'s features (this runs inlined into
+/// [`Isa::kernel`]); `a` addresses `kc` steps of `MR` rows (zero padding
+/// included), `b` of `NR` columns (zero padding included), and `c` holds the
+/// tile's rows and columns.
+#[inline(always)]
+pub(super) unsafe fn kernel<I: Isa, const MR: usize, const NV: usize, const NR: usize, const PACKED_A: bool>(
+    kc: usize,
+    a: Operand,
+    b: Operand,
+    c: *mut f32,
+    stride: usize,
+    tile: Tile,
+) {
+    let a_lane = if PACKED_A { 1 } else { a.lane };
+    let (mut ap, mut bp) = (a.ptr, b.ptr);
+    // SAFETY (the whole tile): the loads stay inside the panels the caller
+    // vouched for, the stores inside the tile's rows and columns of `c`.
+    unsafe {
+        let mut acc = [[I::zero(); NV]; MR];
+        macro_rules! step {
+            () => {
+                let mut bv = [I::zero(); NV];
+                for (v, bv) in bv.iter_mut().enumerate() {
+                    *bv = I::load(bp.add(v * I::LANES));
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let ar = I::splat(*ap.add(r * a_lane));
+                    for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                        *acc = I::fmadd(ar, bv, *acc);
+                    }
+                }
+                ap = ap.add(a.step);
+                bp = bp.add(b.step);
+            };
+        }
+        if !tile.transposed {
+            for r in 0..tile.rows {
+                prefetch(c.add(r * stride));
+            }
+        }
+        for _ in 0..kc / 4 {
+            // The panels' values a few steps ahead (measured: 4 steps gains 2
+            // to 7% on 1024^3 products). Prefetching never faults, and the
+            // wrapping arithmetic keeps addresses past a panel's end defined.
+            for line in (0..NR).step_by(16) {
+                prefetch(bp.wrapping_add(PREFETCH * b.step + line));
+            }
+            prefetch(ap.wrapping_add(PREFETCH * a.step));
+            step!();
+            step!();
+            step!();
+            step!();
+        }
+        for _ in 0..kc % 4 {
+            step!();
+        }
+        if tile.transposed {
+            store_transposed::<I, MR, NV, NR>(&acc, c, stride, tile);
+            return;
+        }
+        for (r, acc) in acc.iter().enumerate().take(tile.rows) {
+            let row = c.add(r * stride);
+            for (v, &sum) in acc.iter().enumerate() {
+                let (at, cols) = (row.add(v * I::LANES), tile.cols.saturating_sub(v * I::LANES));
+                let sum = if tile.accumulate { I::add(sum, I::load_first(at, cols)) } else { sum };
+                I::store_first(at, cols, sum);
+            }
+        }
+    }
+}
+
+/// Fetches the cache line of `p` into L1.
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint that never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>())
+    };
+}
+
+/// Stores a tile's transpose: column `j` of the tile becomes the row of `c`
+/// at `c + j * stride`, gathered from the tile spilled to the stack.
+///
+/// # Safety
+/// The CPU must have `I`'s features; `c` holds the transposed tile's rows and
+/// columns.
+#[inline(always)]
+unsafe fn store_transposed<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
+    acc: &[[I::V; NV]; MR],
+    c: *mut f32,
+    stride: usize,
+    tile: Tile,
+) {
+    let mut spilled = [[0f32; NR]; MR];
+    for (row, acc) in spilled.iter_mut().zip(acc) {
+        for (v, &sum) in acc.iter().enumerate() {
+            // SAFETY: each row of `spilled` holds the tile row's `NR` values.
+            unsafe { I::store_first(row.as_mut_ptr().add(v * I::LANES), I::LANES, sum) };
+        }
+    }
+    for j in 0..tile.cols {
+        // SAFETY: the gather reads rows `0..tile.rows` (at most `MR`, at most
+        // `LANES`) of column `j` of `spilled`; row `j` of `c` has the tile's
+        // rows.
+        unsafe {
+            let mut v = I::gather_first(spilled.as_ptr().cast::<f32>().add(j), NR as i32, tile.rows);
+            let dst = c.add(j * stride);
+            if tile.accumulate {
+                v = I::add(v, I::load_first(dst, tile.rows));
+            }
+            I::store_first(dst, tile.rows, v);
+        }
+    }
+}
