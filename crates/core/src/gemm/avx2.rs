@@ -2,7 +2,7 @@
 //! plain loads and stores where a vector is whole and masked ones for the
 //! edges of a tile.
 
-use super::tiled::{self, Isa, Operand, Tile};
+use super::tiled::{self, Isa};
 use std::arch::x86_64::*;
 
 /// AVX2 with FMA, eight `f32` lanes.
@@ -20,30 +20,7 @@ impl Isa for Ymm {
     type V = __m256;
     const LANES: usize = 8;
 
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn kernel<const MR: usize, const NV: usize, const NR: usize, const PACKED_A: bool>(
-        kc: usize,
-        a: Operand,
-        b: Operand,
-        c: *mut f32,
-        stride: usize,
-        tile: Tile,
-    ) {
-        // SAFETY: forwarded, with the features this is compiled for.
-        unsafe { tiled::kernel::<Self, MR, NV, NR, PACKED_A>(kc, a, b, c, stride, tile) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn pack_panel<const W: usize>(
-        kc: usize,
-        lanes: usize,
-        src: *const f32,
-        strides: [usize; 2],
-        dst: &mut [f32],
-    ) {
-        // SAFETY: forwarded, with the features this is compiled for.
-        unsafe { tiled::pack_panel::<Self, W>(kc, lanes, src, strides, dst) }
-    }
+    tiled::entries!("avx2,fma");
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]

@@ -1,7 +1,7 @@
 //! The tiled kernel's vector instructions with AVX-512: 16 lanes, masked
 //! loads and stores.
 
-use super::tiled::{self, Isa, Operand, Tile};
+use super::tiled::{self, Isa};
 use std::arch::x86_64::*;
 
 /// AVX-512F, sixteen `f32` lanes.
@@ -20,30 +20,7 @@ impl Isa for Zmm {
     type V = __m512;
     const LANES: usize = 16;
 
-    #[target_feature(enable = "avx512f")]
-    unsafe fn kernel<const MR: usize, const NV: usize, const NR: usize, const PACKED_A: bool>(
-        kc: usize,
-        a: Operand,
-        b: Operand,
-        c: *mut f32,
-        stride: usize,
-        tile: Tile,
-    ) {
-        // SAFETY: forwarded, with the features this is compiled for.
-        unsafe { tiled::kernel::<Self, MR, NV, NR, PACKED_A>(kc, a, b, c, stride, tile) }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    unsafe fn pack_panel<const W: usize>(
-        kc: usize,
-        lanes: usize,
-        src: *const f32,
-        strides: [usize; 2],
-        dst: &mut [f32],
-    ) {
-        // SAFETY: forwarded, with the features this is compiled for.
-        unsafe { tiled::pack_panel::<Self, W>(kc, lanes, src, strides, dst) }
-    }
+    tiled::entries!("avx512f");
 
     #[inline]
     #[target_feature(enable = "avx512f")]

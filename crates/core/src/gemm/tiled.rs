@@ -115,6 +115,38 @@ pub(super) trait Isa {
     unsafe fn transpose_block(src: *const f32, lane: usize, block: [usize; 2], dst: *mut f32, row: usize, width: usize);
 }
 
+/// The two entries of an [`Isa`] implementation, compiled with the
+/// instruction set's `features` (a `target_feature` list).
+macro_rules! entries {
+    ($features:literal) => {
+        #[target_feature(enable = $features)]
+        unsafe fn kernel<const MR: usize, const NV: usize, const NR: usize, const PACKED_A: bool>(
+            kc: usize,
+            a: tiled::Operand,
+            b: tiled::Operand,
+            c: *mut f32,
+            stride: usize,
+            tile: tiled::Tile,
+        ) {
+            // SAFETY: forwarded, with the features this is compiled for.
+            unsafe { tiled::kernel::<Self, MR, NV, NR, PACKED_A>(kc, a, b, c, stride, tile) }
+        }
+
+        #[target_feature(enable = $features)]
+        unsafe fn pack_panel<const W: usize>(
+            kc: usize,
+            lanes: usize,
+            src: *const f32,
+            strides: [usize; 2],
+            dst: &mut [f32],
+        ) {
+            // SAFETY: forwarded, with the features this is compiled for.
+            unsafe { tiled::pack_panel::<Self, W>(kc, lanes, src, strides, dst) }
+        }
+    };
+}
+pub(super) use entries;
+
 /// The instruction set this CPU runs the kernel with, if any.
 #[derive(Clone, Copy)]
 enum Level {
