@@ -272,10 +272,10 @@ impl Packed {
         unsafe {
             match level() {
                 Some(Level::Avx512) => {
-                    pack_b::<Zmm, PACKED_NR_ZMM>(k, n, b, bb, panels.first(n.next_multiple_of(PACKED_NR_ZMM) * k))
+                    pack::<Zmm, PACKED_NR_ZMM>(n, k, b, bb, panels.first(n.next_multiple_of(PACKED_NR_ZMM) * k))
                 }
                 Some(Level::Avx2) => {
-                    pack_b::<Ymm, PACKED_NR_YMM>(k, n, b, bb, panels.first(n.next_multiple_of(PACKED_NR_YMM) * k))
+                    pack::<Ymm, PACKED_NR_YMM>(n, k, b, bb, panels.first(n.next_multiple_of(PACKED_NR_YMM) * k))
                 }
                 None => unreachable!("Packed::new: the caller checks `available`"),
             }
@@ -378,7 +378,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                 // block above, and the CPU has `I`'s features.
                 let b_block = match rhs {
                     Rhs::Strided(b, [rsb, csb]) => {
-                        unsafe { pack_b::<I, NR>(kc, nc, b.add(pc * rsb + jc * csb), [rsb, csb], packed_b) };
+                        unsafe { pack::<I, NR>(nc, kc, b.add(pc * rsb + jc * csb), [rsb, csb], packed_b) };
                         Operand { ptr: packed_b.as_ptr(), step: NR, lane: 1, index: kc }
                     }
                     Rhs::Packed(panels, k) => {
@@ -391,7 +391,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                     let a_block = if direct_a {
                         Operand { ptr: unsafe { a.add(ic * rsa + pc) }, step: 1, lane: rsa, index: rsa }
                     } else {
-                        unsafe { pack_a::<I, MR>(mc, kc, a.add(ic * rsa + pc * csa), [rsa, csa], packed_a) };
+                        unsafe { pack::<I, MR>(mc, kc, a.add(ic * rsa + pc * csa), [csa, rsa], packed_a) };
                         Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
                     };
                     for jr in (0..nc).step_by(NR) {
@@ -407,7 +407,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                                 };
                             } else {
                                 let a_panel = if direct_a {
-                                    unsafe { pack_a::<I, MR>(rows, kc, a_panel.ptr, [rsa, 1], packed_a) };
+                                    unsafe { pack::<I, MR>(rows, kc, a_panel.ptr, [1, rsa], packed_a) };
                                     Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
                                 } else {
                                     a_panel
@@ -445,43 +445,25 @@ impl Operand {
     }
 }
 
-/// Packs an `mc x kc` block of `a` into panels of `MR` rows, each stored
-/// column by column (`MR` values per step of `k`), zero-padded to `MR` rows.
+/// Packs `kc` steps of `lanes` lanes (`src[p * step + l * lane]`) into
+/// panels of `W` lanes, each stored step by step (`W` values a step),
+/// zero-padded to `W` lanes: a block of `a` as panels of rows (`[csa, rsa]`),
+/// a block of `b` as panels of columns (`[rsb, csb]`).
 ///
 /// # Safety
-/// The CPU must have `I`'s features; the strides must address an `mc x kc`
-/// matrix inside `a`'s allocation.
-unsafe fn pack_a<I: Isa, const MR: usize>(
-    mc: usize,
+/// The CPU must have `I`'s features; the strides must address every lane and
+/// step inside `src`'s allocation.
+unsafe fn pack<I: Isa, const W: usize>(
+    lanes: usize,
     kc: usize,
-    a: *const f32,
-    [rsa, csa]: [usize; 2],
+    src: *const f32,
+    [step, lane]: [usize; 2],
     out: &mut [f32],
 ) {
-    for (panel, i0) in (0..mc).step_by(MR).enumerate() {
-        let dst = &mut out[panel * MR * kc..(panel + 1) * MR * kc];
-        // SAFETY: rows `i0..i0 + rows`, columns `0..kc` are inside the block.
-        unsafe { I::pack_panel::<MR>(kc, MR.min(mc - i0), a.add(i0 * rsa), [csa, rsa], dst) };
-    }
-}
-
-/// Packs a `kc x nc` block of `b` into panels of `NR` columns, each stored
-/// row by row (`NR` values per step of `k`), zero-padded to `NR` columns.
-///
-/// # Safety
-/// The CPU must have `I`'s features; the strides must address a `kc x nc`
-/// matrix inside `b`'s allocation.
-unsafe fn pack_b<I: Isa, const NR: usize>(
-    kc: usize,
-    nc: usize,
-    b: *const f32,
-    [rsb, csb]: [usize; 2],
-    out: &mut [f32],
-) {
-    for (panel, j0) in (0..nc).step_by(NR).enumerate() {
-        let dst = &mut out[panel * NR * kc..(panel + 1) * NR * kc];
-        // SAFETY: columns `j0..j0 + cols`, rows `0..kc` are inside the block.
-        unsafe { I::pack_panel::<NR>(kc, NR.min(nc - j0), b.add(j0 * csb), [rsb, csb], dst) };
+    for (panel, l0) in (0..lanes).step_by(W).enumerate() {
+        let dst = &mut out[panel * W * kc..(panel + 1) * W * kc];
+        // SAFETY: lanes `l0..l0 + W` (those inside the block), steps `0..kc`.
+        unsafe { I::pack_panel::<W>(kc, W.min(lanes - l0), src.add(l0 * lane), [step, lane], dst) };
     }
 }
 
