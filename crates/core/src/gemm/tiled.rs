@@ -210,9 +210,11 @@ impl Lines {
 /// The tile is 12 x 32 with AVX-512 (24 accumulators of 16 lanes) and 6 x 16
 /// with AVX2 (12 of 8).
 ///
-/// A transposed `b` (a layer's weight) times few rows of `a` (a batch) is
-/// computed as `cᵀ = bᵀ aᵀ`, so that the weight is read in place, row by row,
-/// rather than gathered into packed panels.
+/// With AVX-512, a transposed `b` (a layer's weight) times few rows of `a`
+/// (a batch) is computed as `cᵀ = bᵀ aᵀ`, so that the weight is read in
+/// place, row by row, rather than gathered into packed panels. With AVX2 that
+/// measured slower (a Zen 3 core, median of 7: 128x784x512 46 GFLOP/s
+/// transposed, 64 not), so it is not done.
 ///
 /// # Safety
 /// [`available`] must be true; the strides must address valid `m x k`,
@@ -228,14 +230,16 @@ pub(crate) unsafe fn sgemm(
     c: *mut f32,
     rsc: usize,
 ) {
-    let (shape, a, ab, rhs, out) = if rsb == 1 && csb != 1 && m <= DIRECT && n >= 2 * m {
+    let level = level();
+    let transpose = matches!(level, Some(Level::Avx512)) && rsb == 1 && csb != 1 && m <= DIRECT && n >= 2 * m;
+    let (shape, a, ab, rhs, out) = if transpose {
         ([n, k, m], b, [csb, rsb], Rhs::Strided(a, [csa, rsa]), Output { c, stride: rsc, transposed: true })
     } else {
         ([m, k, n], a, [rsa, csa], Rhs::Strided(b, [rsb, csb]), Output { c, stride: rsc, transposed: false })
     };
     // SAFETY: forwarded; the transposed product addresses the same values.
     unsafe {
-        match level() {
+        match level {
             Some(Level::Avx512) => blocked::<Zmm, 12, 2, 32>(shape, a, ab, rhs, accumulate, out),
             Some(Level::Avx2) => blocked::<Ymm, 6, 2, 16>(shape, a, ab, rhs, accumulate, out),
             None => unreachable!("sgemm: the caller checks `available`"),
@@ -394,27 +398,38 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                         unsafe { pack::<I, MR>(mc, kc, a.add(ic * rsa + pc * csa), [csa, rsa], packed_a) };
                         Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
                     };
+                    // A partial last tile of rows read in place is packed
+                    // once for every panel of `b` (padded with zeros).
+                    let full = mc / MR * MR;
+                    let tail = if direct_a && full < mc {
+                        unsafe { pack::<I, MR>(mc - full, kc, a_block.at(full).ptr, [1, rsa], packed_a) };
+                        Some(Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc })
+                    } else {
+                        None
+                    };
                     for jr in (0..nc).step_by(NR) {
                         let b_panel = unsafe { b_block.at(jr) };
                         for ir in (0..mc).step_by(MR) {
                             let rows = MR.min(mc - ir);
                             let tile = Tile { rows, cols: NR.min(nc - jr), accumulate, transposed: out.transposed };
                             let c_tile = unsafe { out.at(ic + ir, jc + jr) };
-                            let a_panel = unsafe { a_block.at(ir) };
-                            if direct_a && rows == MR {
-                                unsafe {
-                                    I::kernel::<MR, NV, NR, false>(kc, a_panel, b_panel, c_tile, out.stride, tile)
-                                };
-                            } else {
-                                let a_panel = if direct_a {
-                                    unsafe { pack::<I, MR>(rows, kc, a_panel.ptr, [1, rsa], packed_a) };
-                                    Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
-                                } else {
-                                    a_panel
-                                };
-                                unsafe {
-                                    I::kernel::<MR, NV, NR, true>(kc, a_panel, b_panel, c_tile, out.stride, tile)
-                                };
+                            match tail {
+                                Some(a_panel) if ir == full => unsafe {
+                                    packed_tile::<I, MR, NV, NR>(kc, a_panel, b_panel, c_tile, out.stride, tile)
+                                },
+                                _ if direct_a => unsafe {
+                                    I::kernel::<MR, NV, NR, false>(
+                                        kc,
+                                        a_block.at(ir),
+                                        b_panel,
+                                        c_tile,
+                                        out.stride,
+                                        tile,
+                                    )
+                                },
+                                _ => unsafe {
+                                    packed_tile::<I, MR, NV, NR>(kc, a_block.at(ir), b_panel, c_tile, out.stride, tile)
+                                },
                             }
                         }
                     }
@@ -422,6 +437,37 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
             }
         }
     })
+}
+
+/// The kernel for a tile of packed `a`, with as few accumulator rows as
+/// cover the tile's: a partial tile, where the rows of a product run out,
+/// costs little more than its rows' work (32 rows, an LSTM's batch, are five
+/// 6-row tiles and one of 2 with AVX2, not six of 6).
+///
+/// # Safety
+/// As for [`kernel`] with `PACKED_A`.
+#[inline(always)]
+unsafe fn packed_tile<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
+    kc: usize,
+    a: Operand,
+    b: Operand,
+    c: *mut f32,
+    stride: usize,
+    tile: Tile,
+) {
+    // SAFETY: each kernel reads no more rows of the panel than its `MR`
+    // holds (zero padding included) and stores only the tile's rows.
+    unsafe {
+        match tile.rows {
+            1 => I::kernel::<1, NV, NR, true>(kc, a, b, c, stride, tile),
+            2 => I::kernel::<2, NV, NR, true>(kc, a, b, c, stride, tile),
+            3 => I::kernel::<3, NV, NR, true>(kc, a, b, c, stride, tile),
+            4 => I::kernel::<4, NV, NR, true>(kc, a, b, c, stride, tile),
+            5 | 6 if MR > 6 => I::kernel::<6, NV, NR, true>(kc, a, b, c, stride, tile),
+            7 | 8 if MR > 8 => I::kernel::<8, NV, NR, true>(kc, a, b, c, stride, tile),
+            _ => I::kernel::<MR, NV, NR, true>(kc, a, b, c, stride, tile),
+        }
+    }
 }
 
 /// Where a kernel reads one operand, packed or in place: lane `r` (a row of
