@@ -8,6 +8,7 @@
 use super::nn::{for_each_block, split_at_dim, with_contiguous};
 use crate::math;
 use crate::profile::{scope, Family};
+use crate::simd::vectorized;
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
 use crate::threads::PAR_MIN;
@@ -19,76 +20,121 @@ use std::sync::Arc;
 /// Elements a parallel task of the row kernels covers at least.
 const ROWS_MIN: usize = 1 << 12;
 
-/// Softmax (or log-softmax) of one `[size, inner]` block along its first axis.
-fn softmax_block<E: Element>(src: &[E], dst: &mut [E], size: usize, inner: usize, log: bool) {
-    debug_assert_eq!(src.len(), size * inner);
-    if inner == 1 {
-        // One contiguous row: plain loops.
-        let max = src.iter().fold(E::neg_infinity(), |m, &v| if v > m { v } else { m });
-        let mut sum = E::zero();
-        for (o, &v) in dst.iter_mut().zip(src) {
-            *o = math::exp(v - max);
-            sum = sum + *o;
+vectorized! {
+    /// Softmax (or log-softmax) of one `[size, inner]` block along its first axis.
+    fn softmax_block<E: Element>(src: &[E], dst: &mut [E], size: usize, inner: usize, log: bool) {
+        debug_assert_eq!(src.len(), size * inner);
+        if inner == 1 {
+            // One contiguous row: the exponentials in a loop of their own,
+            // which vectorises, then their sum in order.
+            let max = src.iter().fold(E::neg_infinity(), |m, &v| if v > m { v } else { m });
+            dst.iter_mut().zip(src).for_each(|(o, &v)| *o = math::exp(v - max));
+            let sum = dst.iter().fold(E::zero(), |s, &o| s + o);
+            if log {
+                let shift = max + sum.ln();
+                dst.iter_mut().zip(src).for_each(|(o, &v)| *o = v - shift);
+            } else {
+                let r = sum.recip();
+                dst.iter_mut().for_each(|o| *o = *o * r);
+            }
+            return;
+        }
+        let mut max = vec![E::neg_infinity(); inner];
+        for row in src.chunks_exact(inner) {
+            for (m, &v) in max.iter_mut().zip(row) {
+                if v > *m {
+                    *m = v;
+                }
+            }
+        }
+        let mut sum = vec![E::zero(); inner];
+        for (out, row) in dst.chunks_exact_mut(inner).zip(src.chunks_exact(inner)) {
+            for (((o, &v), &m), s) in out.iter_mut().zip(row).zip(&max).zip(sum.iter_mut()) {
+                *o = math::exp(v - m);
+                *s = *s + *o;
+            }
         }
         if log {
-            let shift = max + sum.ln();
-            dst.iter_mut().zip(src).for_each(|(o, &v)| *o = v - shift);
+            let shift: Vec<E> = max.iter().zip(&sum).map(|(&m, &s)| m + s.ln()).collect();
+            for (out, row) in dst.chunks_exact_mut(inner).zip(src.chunks_exact(inner)) {
+                for ((o, &v), &c) in out.iter_mut().zip(row).zip(&shift) {
+                    *o = v - c;
+                }
+            }
         } else {
-            let r = sum.recip();
-            dst.iter_mut().for_each(|o| *o = *o * r);
-        }
-        return;
-    }
-    let mut max = vec![E::neg_infinity(); inner];
-    for row in src.chunks_exact(inner) {
-        for (m, &v) in max.iter_mut().zip(row) {
-            if v > *m {
-                *m = v;
-            }
-        }
-    }
-    let mut sum = vec![E::zero(); inner];
-    for (out, row) in dst.chunks_exact_mut(inner).zip(src.chunks_exact(inner)) {
-        for (((o, &v), &m), s) in out.iter_mut().zip(row).zip(&max).zip(sum.iter_mut()) {
-            *o = math::exp(v - m);
-            *s = *s + *o;
-        }
-    }
-    if log {
-        let shift: Vec<E> = max.iter().zip(&sum).map(|(&m, &s)| m + s.ln()).collect();
-        for (out, row) in dst.chunks_exact_mut(inner).zip(src.chunks_exact(inner)) {
-            for ((o, &v), &c) in out.iter_mut().zip(row).zip(&shift) {
-                *o = v - c;
-            }
-        }
-    } else {
-        let inv: Vec<E> = sum.iter().map(|&s| s.recip()).collect();
-        for out in dst.chunks_exact_mut(inner) {
-            for (o, &r) in out.iter_mut().zip(&inv) {
-                *o = *o * r;
+            let inv: Vec<E> = sum.iter().map(|&s| s.recip()).collect();
+            for out in dst.chunks_exact_mut(inner) {
+                for (o, &r) in out.iter_mut().zip(&inv) {
+                    *o = *o * r;
+                }
             }
         }
     }
 }
 
-/// Softmax or log-softmax of `x` along `dim` (unrecorded).
-fn softmax_raw<E: Element>(x: &Tensor<E>, dim: usize, log: bool) -> Tensor<E> {
+vectorized! {
+    /// The gradient of softmax (or log-softmax) along the first axis of one
+    /// `[size, inner]` block, from its output `y` and the output's gradient
+    /// `g`: `dx = y (g - Σ g y)`, or `g - exp(y) Σ g` for log-softmax.
+    fn softmax_block_grad<E: Element>(y: &[E], g: &[E], dx: &mut [E], size: usize, inner: usize, log: bool) {
+        debug_assert_eq!(y.len(), size * inner);
+        let term = |y: E, g: E| if log { g } else { g * y };
+        let grad = |y: E, g: E, s: E| if log { g - math::exp(y) * s } else { y * (g - s) };
+        if inner == 1 {
+            let s = y.iter().zip(g).fold(E::zero(), |s, (&y, &g)| s + term(y, g));
+            dx.iter_mut().zip(y).zip(g).for_each(|((d, &y), &g)| *d = grad(y, g, s));
+            return;
+        }
+        let mut sum = vec![E::zero(); inner];
+        for (yr, gr) in y.chunks_exact(inner).zip(g.chunks_exact(inner)) {
+            for ((s, &y), &g) in sum.iter_mut().zip(yr).zip(gr) {
+                *s = *s + term(y, g);
+            }
+        }
+        for ((dr, yr), gr) in dx.chunks_exact_mut(inner).zip(y.chunks_exact(inner)).zip(g.chunks_exact(inner)) {
+            for (((d, &y), &g), &s) in dr.iter_mut().zip(yr).zip(gr).zip(&sum) {
+                *d = grad(y, g, s);
+            }
+        }
+    }
+}
+
+/// `kernel(x, other, out, size, inner)` on each `[size, inner]` block along
+/// `dim` of `x` and of `other` (shaped like `x`; empty blocks without one),
+/// into a tensor shaped like `x`, in parallel when large (unrecorded).
+fn along_dim<E: Element>(
+    x: &Tensor<E>,
+    other: Option<&Tensor<E>>,
+    dim: usize,
+    kernel: impl Fn(&[E], &[E], &mut [E], usize, usize) + Sync + Send,
+) -> Tensor<E> {
     let _profile = scope(Family::Reduction);
     let (_, size, inner) = split_at_dim(x.shape(), dim);
     let block = size * inner;
     let mut out = crate::buffers::zeroed(x.numel());
     if block > 0 {
         let per_task = block * ROWS_MIN.div_ceil(block);
-        with_contiguous(x, |src| {
-            for_each_block(&mut out, per_task, src.len() >= PAR_MIN, |t, dst| {
-                let src = &src[t * per_task..t * per_task + dst.len()];
-                for (s, d) in src.chunks_exact(block).zip(dst.chunks_exact_mut(block)) {
-                    softmax_block(s, d, size, inner, log);
+        let run = |out: &mut [E], src: &[E], second: &[E]| {
+            for_each_block(out, per_task, src.len() >= PAR_MIN, |t, dst| {
+                let range = t * per_task..t * per_task + dst.len();
+                let src = src[range.clone()].chunks_exact(block);
+                let second = second.get(range).unwrap_or(&[]);
+                for (i, (s, d)) in src.zip(dst.chunks_exact_mut(block)).enumerate() {
+                    kernel(s, second.get(i * block..(i + 1) * block).unwrap_or(&[]), d, size, inner);
                 }
             });
+        };
+        with_contiguous(x, |src| match other {
+            Some(o) => with_contiguous(o, |second| run(&mut out, src, second)),
+            None => run(&mut out, src, &[]),
         });
     }
     Tensor::from_vec(out, x.shape())
+}
+
+/// Softmax or log-softmax of `x` along `dim` (unrecorded).
+fn softmax_raw<E: Element>(x: &Tensor<E>, dim: usize, log: bool) -> Tensor<E> {
+    along_dim(x, None, dim, |src, _, dst, size, inner| softmax_block(src, dst, size, inner, log))
 }
 
 impl<E: Element> Tensor<E> {
@@ -132,6 +178,13 @@ impl<E: Element> Tensor<E> {
         let di = d as isize;
         out.record(op, &[self], move |c, g| {
             let y = c.output(&y);
+            if !is_grad_enabled() {
+                // One pass over each block, where the rule below is four ops.
+                let dx =
+                    along_dim(&y, Some(g), d, |y, g, dx, size, inner| softmax_block_grad(y, g, dx, size, inner, log));
+                return smallvec![Some(dx)];
+            }
+            // Recorded for a higher derivative: the rule from differentiable ops.
             let dx = if log {
                 g.sub(&y.exp().mul(&g.sum_dims(&[di], true)))
             } else {
