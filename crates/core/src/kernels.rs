@@ -5,9 +5,8 @@
 use crate::layout::{broadcast_shapes, walk, walk_runs, Layout};
 use crate::profile::{scope, Family};
 use crate::tensor::at;
-use crate::threads::{fill_chunks, install, map_tasks, num_threads, CHUNK, PAR_MIN};
+use crate::threads::{fill_chunks, for_each_chunk, map_tasks, num_threads, CHUNK, PAR_MIN};
 use crate::{Element, Tensor};
-use rayon::prelude::*;
 use std::panic::Location;
 
 /// `f` applied to every element; the result is contiguous.
@@ -448,11 +447,11 @@ fn along_dim<E: Element>(t: &Tensor<E>, dim: usize, run: impl Fn(&[E], &mut [E],
     if block > 0 {
         s.src.with_data(|data, l| {
             let x = &data[l.contiguous_range().expect("a contiguous source")];
-            let one = |(k, ob): (usize, &mut [E])| run(&x[k * block..(k + 1) * block], ob, n, inner);
+            let one = |k: usize, ob: &mut [E]| run(&x[k * block..(k + 1) * block], ob, n, inner);
             if out.len() >= PAR_MIN && out.len() > block && num_threads() > 1 {
-                install(|| out.par_chunks_mut(block).enumerate().for_each(one));
+                for_each_chunk(&mut out, block, one);
             } else {
-                out.chunks_mut(block).enumerate().for_each(one);
+                out.chunks_mut(block).enumerate().for_each(|(k, ob)| one(k, ob));
             }
         });
     }

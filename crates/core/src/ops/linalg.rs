@@ -5,9 +5,8 @@ use crate::gemm::{gemm_with, Kernel, PAR_FLOPS};
 use crate::layout::{broadcast_shapes, walk};
 use crate::profile::{scope, Family};
 use crate::tensor::at;
-use crate::threads::{install, num_threads};
+use crate::threads::{for_each_task, num_threads};
 use crate::{Element, Tensor};
-use rayon::prelude::*;
 use smallvec::smallvec;
 use std::panic::Location;
 
@@ -57,11 +56,11 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
                         cb.chunks_mut(rows * n).enumerate().for_each(|(ri, c)| product(bi, ri * rows, c));
                     }
                 } else {
-                    install(|| {
-                        out.par_chunks_mut(m * n).enumerate().for_each(|(bi, cb)| {
-                            cb.par_chunks_mut(rows * n).enumerate().for_each(|(ri, c)| product(bi, ri * rows, c))
-                        })
-                    });
+                    // One task per row block of each batch's product.
+                    let blocks = m.div_ceil(rows);
+                    let parts: Vec<_> =
+                        out.chunks_mut(m * n).flat_map(|cb| cb.chunks_mut(rows * n)).enumerate().collect();
+                    for_each_task(parts, |(i, c)| product(i / blocks, i % blocks * rows, c));
                 }
             })
         });

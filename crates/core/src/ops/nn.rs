@@ -8,9 +8,8 @@ use crate::layout::Shape;
 use crate::rng::{with_default_generator, Generator};
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
-use crate::threads::{install, map_tasks, num_threads, PAR_MIN};
+use crate::threads::{for_each_chunk, map_tasks, num_threads, PAR_MIN};
 use crate::{Element, IndexTensor, Tensor};
-use rayon::prelude::*;
 use smallvec::smallvec;
 use std::panic::Location;
 use std::sync::Arc;
@@ -37,7 +36,7 @@ pub(crate) fn for_each_block<T: Send>(
         return;
     }
     if parallel && num_threads() > 1 && out.len() > block {
-        install(|| out.par_chunks_mut(block).enumerate().for_each(|(i, c)| f(i, c)));
+        for_each_chunk(out, block, f);
     } else {
         out.chunks_mut(block).enumerate().for_each(|(i, c)| f(i, c));
     }
