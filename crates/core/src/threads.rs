@@ -61,20 +61,16 @@ struct Job {
     n: usize,
 }
 
-/// What the caller posts and the workers take, under one lock.
-struct Posted {
-    /// Bumped for each job; a worker joins each epoch's job at most once.
-    epoch: u64,
-    /// The current job, until its caller has claimed its last task.
-    job: Option<Job>,
-    stop: bool,
-}
-
 /// The state a pool's workers share with its callers.
 struct Shared {
-    posted: Mutex<Posted>,
-    /// `posted.epoch`, readable without the lock by polling workers.
+    /// The current job, until its caller has claimed its last task.
+    job: Mutex<Option<Job>>,
+    /// Bumped, under `job`'s lock, for each job: a worker joins each epoch's
+    /// job at most once.
     epoch: AtomicU64,
+    /// Set when the pool is dropped, which then wakes the sleeping workers.
+    stop: AtomicBool,
+    /// Where sleeping workers wait (with `job`'s lock) for a new epoch.
     wake: Condvar,
     /// The next unclaimed task of the current job.
     next: AtomicUsize,
@@ -82,7 +78,6 @@ struct Shared {
     active: AtomicUsize,
     /// The first panic of a task of the current job.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
-    stop: AtomicBool,
 }
 
 // SAFETY: `Job::f` points to a `Sync` closure, which is called from any
@@ -104,13 +99,13 @@ struct Pool {
 impl Pool {
     fn new(threads: usize) -> Pool {
         let shared = Arc::new(Shared {
-            posted: Mutex::new(Posted { epoch: 0, job: None, stop: false }),
+            job: Mutex::new(None),
             epoch: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
             wake: Condvar::new(),
             next: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
             panic: Mutex::new(None),
-            stop: AtomicBool::new(false),
         });
         for i in 1..threads {
             let shared = shared.clone();
@@ -121,12 +116,42 @@ impl Pool {
         }
         Pool { shared, submit: Mutex::new(()) }
     }
+
+    /// [`run_tasks`] on this pool's threads.
+    fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+        let Ok(_submit) = self.submit.try_lock() else { return (0..n).for_each(f) };
+        let shared = &*self.shared;
+        // SAFETY: only the lifetime is erased; the job is withdrawn and every
+        // worker has left it before this function returns (or unwinds:
+        // nothing below panics, task panics being caught).
+        let f: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
+        let job = Job { f, n };
+        shared.next.store(0, Ordering::Relaxed);
+        {
+            let mut current = lock(&shared.job);
+            *current = Some(job);
+            shared.epoch.fetch_add(1, Ordering::Release);
+        }
+        shared.wake.notify_all();
+        IN_JOB.with(|j| j.set(true));
+        claim_tasks(shared, job);
+        IN_JOB.with(|j| j.set(false));
+        *lock(&shared.job) = None;
+        while shared.active.load(Ordering::Acquire) != 0 {
+            std::hint::spin_loop();
+        }
+        let panic = lock(&shared.panic).take();
+        if let Some(p) = panic {
+            resume_unwind(p);
+        }
+    }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        lock(&self.shared.posted).stop = true;
         self.shared.stop.store(true, Ordering::Relaxed);
+        // Taken so that no worker is between its check and its wait.
+        drop(lock(&self.shared.job));
         self.shared.wake.notify_all();
     }
 }
@@ -149,22 +174,22 @@ fn work(shared: &Shared) {
         while shared.epoch.load(Ordering::Acquire) == seen && !shared.stop.load(Ordering::Relaxed) {
             polls = polls.wrapping_add(1);
             if polls.is_multiple_of(256) && since.elapsed() > SPIN {
-                let mut posted = lock(&shared.posted);
-                while posted.epoch == seen && !posted.stop {
-                    posted = shared.wake.wait(posted).unwrap_or_else(|e| e.into_inner());
+                let mut guard = lock(&shared.job);
+                while shared.epoch.load(Ordering::Acquire) == seen && !shared.stop.load(Ordering::Relaxed) {
+                    guard = shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
                 }
             }
         }
         let job = {
-            let posted = lock(&shared.posted);
-            if posted.stop {
+            let current = lock(&shared.job);
+            if shared.stop.load(Ordering::Relaxed) {
                 return;
             }
-            seen = posted.epoch;
-            if posted.job.is_some() {
+            seen = shared.epoch.load(Ordering::Acquire);
+            if current.is_some() {
                 shared.active.fetch_add(1, Ordering::Relaxed);
             }
-            posted.job
+            *current
         };
         if let Some(job) = job {
             claim_tasks(shared, job);
@@ -220,38 +245,6 @@ pub(crate) fn run_tasks(n: usize, f: impl Fn(usize) + Sync) {
         return (0..n).for_each(f);
     }
     pool().run(n, &f)
-}
-
-impl Pool {
-    /// [`run_tasks`] on this pool's threads.
-    fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
-        let Ok(_submit) = self.submit.try_lock() else { return (0..n).for_each(f) };
-        let shared = &*self.shared;
-        // SAFETY: only the lifetime is erased; the job is withdrawn and every
-        // worker has left it before this function returns (or unwinds:
-        // nothing below panics, task panics being caught).
-        let f: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
-        let job = Job { f, n };
-        shared.next.store(0, Ordering::Relaxed);
-        {
-            let mut posted = lock(&shared.posted);
-            posted.epoch += 1;
-            posted.job = Some(job);
-            shared.epoch.store(posted.epoch, Ordering::Release);
-        }
-        shared.wake.notify_all();
-        IN_JOB.with(|j| j.set(true));
-        claim_tasks(shared, job);
-        IN_JOB.with(|j| j.set(false));
-        lock(&shared.posted).job = None;
-        while shared.active.load(Ordering::Acquire) != 0 {
-            std::hint::spin_loop();
-        }
-        let panic = lock(&shared.panic).take();
-        if let Some(p) = panic {
-            resume_unwind(p);
-        }
-    }
 }
 
 /// Calls `f(i, chunk)` on the consecutive `size`-element chunks of `out`

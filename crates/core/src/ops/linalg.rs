@@ -50,17 +50,14 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
                 };
                 let threads = if nb * m * n * k >= PAR_FLOPS { num_threads() } else { 1 };
                 let rows = kernel.rows_per_call(m, threads.div_ceil(nb));
-                let parallel = threads > 1 && nb * m.div_ceil(rows) > 1;
-                if !parallel {
-                    for (bi, cb) in out.chunks_mut(m * n).enumerate() {
-                        cb.chunks_mut(rows * n).enumerate().for_each(|(ri, c)| product(bi, ri * rows, c));
-                    }
+                let blocks = m.div_ceil(rows);
+                // One part per row block of each batch's product.
+                let parts: Vec<_> = out.chunks_mut(m * n).flat_map(|cb| cb.chunks_mut(rows * n)).enumerate().collect();
+                let one = |(i, c): (usize, &mut [E])| product(i / blocks, i % blocks * rows, c);
+                if threads > 1 {
+                    for_each_task(parts, one);
                 } else {
-                    // One task per row block of each batch's product.
-                    let blocks = m.div_ceil(rows);
-                    let parts: Vec<_> =
-                        out.chunks_mut(m * n).flat_map(|cb| cb.chunks_mut(rows * n)).enumerate().collect();
-                    for_each_task(parts, |(i, c)| product(i / blocks, i % blocks * rows, c));
+                    parts.into_iter().for_each(one);
                 }
             })
         });
