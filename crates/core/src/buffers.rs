@@ -25,12 +25,17 @@ pub struct Free<E> {
 
 /// `n` zeros, in a recycled buffer where one fits.
 pub(crate) fn zeroed<E: Element>(n: usize) -> Vec<E> {
+    filled(n, E::zero())
+}
+
+/// `n` copies of `v`, in a recycled buffer where one fits.
+pub(crate) fn filled<E: Element>(n: usize, v: E) -> Vec<E> {
     match recycled(n) {
         Some(mut buffer) => {
-            buffer.fill(E::zero());
+            buffer.fill(v);
             buffer
         }
-        None => vec![E::zero(); n],
+        None => vec![v; n],
     }
 }
 
@@ -108,6 +113,10 @@ mod tests {
         assert_ne!(quarter.as_ptr(), ptr);
         let half = reused::<f32>(1 << 15);
         assert_eq!(half.as_ptr(), ptr);
+        recycle(half);
+        let threes = filled::<f32>(1 << 15, 3.0);
+        assert_eq!(threes.as_ptr(), ptr);
+        assert!(threes.iter().all(|&v| v == 3.0));
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl<E: Element> Tensor<E> {
 
     /// A tensor of `shape` filled with `v`.
     pub fn full(shape: &[usize], v: E) -> Self {
-        Self::from_vec(vec![v; shape.iter().product()], shape)
+        Self::from_vec(crate::buffers::filled(shape.iter().product(), v), shape)
     }
 
     /// All zeros.

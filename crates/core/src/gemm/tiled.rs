@@ -173,37 +173,55 @@ pub(crate) fn available() -> bool {
 
 thread_local! {
     /// Packing buffers for `a` and `b`, reused between calls on a thread.
-    static PACKED: RefCell<(Lines, Lines)> = const { RefCell::new((Lines(Vec::new()), Lines(Vec::new()))) };
+    static PACKED: RefCell<(Lines, Lines)> = const { RefCell::new((Lines::new(), Lines::new())) };
 }
-
-/// Sixteen values on one cache line.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([f32; 16]);
 
 /// Values stored from the start of a cache line: the kernel loads packed
 /// panels a vector at a time, and a 64-byte load that straddles two lines
 /// costs two (measured on a Sapphire Rapids core, against the allocator's
 /// 16-byte alignment: the workloads' products up to 13% faster, the rest
-/// within 2%).
-struct Lines(Vec<Line>);
+/// within 2%). The buffer comes from the pool of large buffers and goes back
+/// to it, so an operand packed at every step (an RNN's recurrent weight,
+/// forward and backward) faults no fresh pages in.
+struct Lines {
+    values: Vec<f32>,
+    /// Where the first cache line of `values` starts.
+    start: usize,
+}
 
 impl Lines {
-    /// The first `n` values, the buffer grown to hold them (new values zero).
+    const fn new() -> Lines {
+        Lines { values: Vec::new(), start: 0 }
+    }
+
+    /// The first `n` values (old values, or zeros, for the caller to
+    /// overwrite), the buffer replaced by a larger one if it is too small.
     fn first(&mut self, n: usize) -> &mut [f32] {
-        if self.0.len() * 16 < n {
-            self.0.resize(n.div_ceil(16), Line([0.0; 16]));
+        if self.values.len() < self.start + n {
+            // The old buffer goes back to the pool before a larger one is taken.
+            *self = Lines::new();
+            // Room to start on a line wherever the buffer lies.
+            let values = crate::buffers::reused::<f32>(n + LINE - 1);
+            let start = (values.as_ptr() as usize).wrapping_neg() % (LINE * size_of::<f32>()) / size_of::<f32>();
+            *self = Lines { values, start };
         }
-        // SAFETY: `Line` is 16 `f32`s without padding (`repr(C)`, 64 bytes),
-        // so the vector's lines are `16 len >= n` initialised values.
-        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<f32>(), n) }
+        &mut self.values[self.start..self.start + n]
     }
 
     /// The address of the first value.
     fn as_ptr(&self) -> *const f32 {
-        self.0.as_ptr().cast::<f32>()
+        self.values.as_ptr().wrapping_add(self.start)
     }
 }
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        crate::buffers::recycle(std::mem::take(&mut self.values));
+    }
+}
+
+/// `f32` values on a cache line.
+const LINE: usize = 16;
 
 /// `c = a b (+ c when accumulate)` for an `m x k` matrix `a` and a `k x n`
 /// matrix `b` given by (row, column) strides, into `c` with row stride `rsc`.
@@ -270,7 +288,7 @@ impl Packed {
     /// [`available`] must be true, and the strides must address a valid
     /// `k x n` matrix inside `b`'s allocation.
     pub(crate) unsafe fn new(k: usize, n: usize, b: *const f32, bb: [usize; 2]) -> Packed {
-        let mut panels = Lines(Vec::new());
+        let mut panels = Lines::new();
         // SAFETY: each panel's columns and all `k` rows are inside `b`, and
         // `panels` holds `NR k` values per panel.
         unsafe {
