@@ -205,19 +205,31 @@ impl<E: Element> Pass<'_, E> {
     }
 
     /// Adds a slice's gradient into the region it came from of its input's
-    /// pending gradient, in place; a leaf takes it zero-padded, whole.
+    /// pending gradient, in place; so does a leaf collecting into `.grad()`
+    /// without hooks (a weight cut into parts, as attention's `in_proj`).
+    /// Other leaves take it zero-padded, whole.
     fn send_slice(&mut self, edge: &Edge<E>, s: SliceGrad<E>) {
-        let Edge::Node(n) = edge else {
-            let whole = s.grad.slice_backward(edge_shape(edge), s.dim, s.start, s.step);
-            return self.send(edge, whole);
+        let slot = match edge {
+            Edge::Node(n) => &n.pending,
+            Edge::Leaf(t)
+                if self.targets.is_none() && t.inner.hooks.lock().unwrap_or_else(|e| e.into_inner()).is_empty() =>
+            {
+                &t.inner.grad
+            }
+            Edge::Leaf(t) => {
+                let whole = s.grad.slice_backward(t.shape(), s.dim, s.start, s.step);
+                return self.send(edge, whole);
+            }
         };
-        let mut pending = n.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = slot.lock().unwrap_or_else(|e| e.into_inner());
         let acc = match pending.take() {
             Some(p) if p.is_exclusive() => p,
             Some(p) => Tensor::from_vec(p.to_vec(), p.shape()),
             None => {
-                self.heap.push(BySeq(n.clone()));
-                Tensor::zeros(&n.shape)
+                if let Edge::Node(n) = edge {
+                    self.heap.push(BySeq(n.clone()));
+                }
+                Tensor::zeros(edge_shape(edge))
             }
         };
         acc.add_at_slice(&s.grad, s.dim, s.start, s.step);

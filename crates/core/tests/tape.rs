@@ -18,6 +18,23 @@ fn leaves_accumulate_across_backward_calls() {
 }
 
 #[test]
+fn slices_of_a_leaf_add_into_its_gradient() {
+    let w = t(&[1.0, 2.0, 3.0, 4.0], &[2, 2]).requires_grad_(true);
+    (w.narrow(0, 0, 1) * 2.0 + w.narrow(0, 1, 1) * 3.0).sum().backward();
+    let first = w.grad().unwrap();
+    assert_eq!(first.to_vec(), vec![2.0, 2.0, 3.0, 3.0]);
+    (w.slice(1, 1, 2, 1) * 10.0).sum().backward();
+    assert_eq!(w.grad().unwrap().to_vec(), vec![2.0, 12.0, 3.0, 13.0]);
+    // The gradient handed out earlier is not changed by later accumulation.
+    assert_eq!(first.to_vec(), vec![2.0, 2.0, 3.0, 3.0]);
+    // A leaf with a hook gets each slice's gradient whole, through the hook.
+    let v = t(&[1.0, 2.0], &[2]).requires_grad_(true);
+    v.register_hook(|g| Some(g * 2.0));
+    (v.narrow(0, 0, 1) + v.narrow(0, 1, 1) * 5.0).sum().backward();
+    assert_eq!(v.grad().unwrap().to_vec(), vec![2.0, 10.0]);
+}
+
+#[test]
 fn second_backward_without_retain_is_an_error() {
     let x = t(&[1.0, 2.0], &[2]).requires_grad_(true);
     let y = x.exp().sum();
