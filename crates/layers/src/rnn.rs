@@ -226,15 +226,11 @@ impl<E: Element> RecurrentWeights<E> {
     /// in one product: `x W_ihᵀ + b_ih`, plus `b_hh` for RNN and LSTM (whose
     /// recurrent bias is not gated, so it folds in here, once).
     fn input_gates(&self, kind: Kind, x: &Tensor<E>) -> Tensor<E> {
-        let gi = x.matmul(&self.weight_ih.t());
         let bias = match (&self.bias_ih, &self.bias_hh) {
             (Some(bi), Some(bh)) if kind != Kind::Gru => Some(bi + bh),
             (bi, _) => bi.clone(),
         };
-        match bias {
-            Some(b) => gi + b,
-            None => gi,
-        }
+        x.linear(&self.weight_ih, bias.as_ref())
     }
 
     /// `weight_hhᵀ` and `weight_hrᵀ`: views for one step, contiguous copies

@@ -151,35 +151,40 @@ impl<E: Element> Tensor<E> {
         let w = no_grad(|| w_hh.contiguous());
         // Per step: the activated gates, c_t and tanh(c_t), kept for the
         // backward pass; the outputs h_t, then the final c, in one result.
-        let mut act = with_contiguous(self, |gi| crate::buffers::copied(gi));
+        let mut act = crate::buffers::reused(steps * b * g4);
         let mut cells = crate::buffers::reused(steps * block);
         let mut tanh_c = crate::buffers::reused(steps * block);
         let mut out = crate::buffers::reused((steps + 1) * block);
         let parts = row_parts(b, PART_ROWS);
-        w.with_data(|w, _| {
-            // w_hhᵀ, packed once for every step.
-            let rhs = PackedRhs::new(hs, g4, w, [1, hs]);
-            let (h0, c0) = (h0.to_vec(), c0.to_vec());
-            let tasks = zip_parts([
-                rows_by_part(&mut act, &parts, g4),
-                rows_by_part(&mut cells, &parts, hs),
-                rows_by_part(&mut tanh_c, &parts, hs),
-                rows_by_part(&mut out, &parts, hs),
-            ]);
-            for_each_task(
-                tasks.into_iter().zip(&parts).collect(),
-                |([mut act, mut cells, mut tanh_c, mut out], rows)| {
-                    let states = rows.start * hs..rows.end * hs;
-                    let (mut h, mut c) = (h0[states.clone()].to_vec(), c0[states].to_vec());
-                    for t in order.forward() {
-                        rhs.product(rows.len(), &h, [hs, 1], E::one(), act[t], g4);
-                        cell_rows(hs, act[t], &c, cells[t], tanh_c[t], out[t]);
-                        h.copy_from_slice(out[t]);
-                        c.copy_from_slice(cells[t]);
-                    }
-                    out[steps].copy_from_slice(&c);
-                },
-            );
+        with_contiguous(self, |gi| {
+            w.with_data(|w, _| {
+                // w_hhᵀ, packed once for every step.
+                let rhs = PackedRhs::new(hs, g4, w, [1, hs]);
+                let (h0, c0) = (h0.to_vec(), c0.to_vec());
+                let tasks = zip_parts([
+                    rows_by_part(&mut act, &parts, g4),
+                    rows_by_part(&mut cells, &parts, hs),
+                    rows_by_part(&mut tanh_c, &parts, hs),
+                    rows_by_part(&mut out, &parts, hs),
+                ]);
+                for_each_task(
+                    tasks.into_iter().zip(&parts).collect(),
+                    |([mut act, mut cells, mut tanh_c, mut out], rows)| {
+                        let states = rows.start * hs..rows.end * hs;
+                        let (mut h, mut c) = (h0[states.clone()].to_vec(), c0[states].to_vec());
+                        for t in order.forward() {
+                            // gi_t + h w_hhᵀ, summed as the loop of ops sums it.
+                            rhs.product(rows.len(), &h, [hs, 1], E::zero(), act[t], g4);
+                            let gi = step_rows(gi, t, b, rows.clone(), g4);
+                            act[t].iter_mut().zip(gi).for_each(|(a, &x)| *a = x + *a);
+                            cell_rows(hs, act[t], &c, cells[t], tanh_c[t], out[t]);
+                            h.copy_from_slice(out[t]);
+                            c.copy_from_slice(cells[t]);
+                        }
+                        out[steps].copy_from_slice(&c);
+                    },
+                );
+            })
         });
         let saved = SavedSequence {
             act: Tensor::from_vec(act, &[steps, b, g4]),
@@ -349,18 +354,26 @@ vectorized! {
     /// pre-activations `[rows, 4 hs]` on entry and their activated gates
     /// (σ(i), σ(f), tanh(g), σ(o)) on exit; writes `c' = σ(f) c + σ(i)
     /// tanh(g)`, `tanh(c')` and `h' = σ(o) tanh(c')`, each `[rows, hs]`.
+    ///
+    /// The gates are activated a row at a time in loops of their own, then
+    /// combined: one loop doing it all is too long for the CPU to overlap
+    /// one element's chain of exponentials with the next (measured on a Zen 3
+    /// core, `lstm_cell` of 32 x 256 units: 8.7 -> 7.5 ns a unit). The values
+    /// are the same either way.
     fn cell_rows<E: Element>(hs: usize, gates: &mut [E], c: &[E], c_new: &mut [E], tanh_c: &mut [E], h: &mut [E]) {
         for (r, gates) in gates.chunks_exact_mut(4 * hs).enumerate() {
             let row = r * hs..(r + 1) * hs;
             let (c, c_new, tanh_c, h) = (&c[row.clone()], &mut c_new[row.clone()], &mut tanh_c[row.clone()], &mut h[row]);
-            let [ai, af, ag, ao] = quarters_mut(gates, hs);
+            let (i_f, rest) = gates.split_at_mut(2 * hs);
+            let (g, o) = rest.split_at_mut(hs);
+            i_f.iter_mut().for_each(|v| *v = sigmoid(*v));
+            o.iter_mut().for_each(|v| *v = sigmoid(*v));
+            g.iter_mut().for_each(|v| *v = tanh(*v));
+            let (i, f) = i_f.split_at(hs);
             for j in 0..hs {
-                let (i, f) = (sigmoid(ai[j]), sigmoid(af[j]));
-                let (g, o) = (tanh(ag[j]), sigmoid(ao[j]));
-                let c_j = f * c[j] + i * g;
+                let c_j = f[j] * c[j] + i[j] * g[j];
                 let t = tanh(c_j);
-                (ai[j], af[j], ag[j], ao[j]) = (i, f, g, o);
-                (tanh_c[j], c_new[j], h[j]) = (t, c_j, o * t);
+                (tanh_c[j], c_new[j], h[j]) = (t, c_j, o[j] * t);
             }
         }
     }
