@@ -56,4 +56,4 @@ pub use tape::{
     AnomalyGuard, BackwardCtx, GradModeGuard, Grads,
 };
 pub use tensor::Tensor;
-pub use threads::{num_threads, set_num_threads};
+pub use threads::{for_each_task, num_threads, set_num_threads};

@@ -286,9 +286,21 @@ pub(crate) fn map_tasks<R: Send>(n_tasks: usize, parallel: bool, f: impl Fn(usiz
     out.into_iter().map(|r| r.expect("every task ran")).collect()
 }
 
-/// Runs `f` on each of `tasks`, in parallel when there are several and
-/// several threads.
-pub(crate) fn for_each_task<T: Send>(tasks: Vec<T>, f: impl Fn(T) + Sync) {
+/// Runs `f` on each of `tasks`, on lamina's threads when there are several
+/// tasks and several threads (see [`set_num_threads`]), else in order on the
+/// calling thread. Each task runs exactly once; a panic in one is raised
+/// again here. For independent work whose result must not depend on the
+/// thread count, as an optimizer's update of each parameter.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// let total = AtomicUsize::new(0);
+/// lamina_core::for_each_task((1..=4).collect(), |i: usize| {
+///     total.fetch_add(i, Ordering::Relaxed);
+/// });
+/// assert_eq!(total.into_inner(), 10);
+/// ```
+pub fn for_each_task<T: Send>(tasks: Vec<T>, f: impl Fn(T) + Sync) {
     if tasks.len() < 2 || num_threads() == 1 {
         return tasks.into_iter().for_each(f);
     }

@@ -215,21 +215,24 @@ impl<R: Rule, E: Element> Optimizer<R, E> {
         self.groups.iter().find_map(|g| g.state(name))
     }
 
-    /// Updates every parameter that has a gradient, group by group, in place
-    /// and unrecorded. Frozen groups are skipped.
+    /// Updates every parameter that has a gradient, in place and unrecorded.
+    /// Frozen groups are skipped. Each parameter's update reads only its own
+    /// gradient and state, so they run as parallel tasks, with the same
+    /// results for any thread count.
     pub fn step(&mut self) {
         let _profile = lamina_core::profile::scope(lamina_core::profile::Family::Optimizer);
-        for group in &mut self.groups {
-            if group.frozen {
-                continue;
-            }
+        let mut updates = Vec::new();
+        for group in self.groups.iter_mut().filter(|g| !g.frozen) {
             let options = group.options;
             for e in &mut group.entries {
                 let Some(grad) = e.tensor.grad() else { continue };
                 let state = e.state.get_or_insert_with(|| options.new_state());
-                with_slices(&e.tensor, &grad, |p, g| options.update(state, p, g));
+                updates.push((options, &e.tensor, grad, state));
             }
         }
+        lamina_core::for_each_task(updates, |(options, param, grad, state)| {
+            with_slices(param, &grad, |p, g| options.update(state, p, g))
+        });
     }
 
     /// Clears every parameter's gradient (sets it to `None`, PyTorch's default).
