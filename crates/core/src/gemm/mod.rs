@@ -316,11 +316,12 @@ mod tests {
 
     /// The blocked paths of the tiled kernel: several `k` blocks, row
     /// blocks and column blocks, the transposed product for a weight, and
-    /// the prepacked operand's panels across blocks.
+    /// the prepacked operand's panels across blocks, and a batch whose last
+    /// rows read in place are two packed tiles (32 rows with AVX2).
     #[test]
     fn large_products_in_every_layout() {
         for layout in [[false, false], [true, false], [false, true], [true, true]] {
-            for &(m, k, n) in &[(300, 600, 70), (40, 520, 2100), (130, 260, 600)] {
+            for &(m, k, n) in &[(300, 600, 70), (40, 520, 2100), (130, 260, 600), (32, 300, 1030)] {
                 for kernel in kernels() {
                     product(kernel, m, k, n, layout, 1, true, 5);
                 }
