@@ -95,7 +95,7 @@ impl Isa for Ymm {
         [lanes, steps]: [usize; 2],
         dst: *mut f32,
         row: usize,
-        width: usize,
+        [width, spill]: [usize; 2],
     ) {
         let rows: [__m256; 8] = std::array::from_fn(|i| match i < lanes {
             // SAFETY: steps `0..steps` of lane `i` are vouched for.
@@ -103,8 +103,9 @@ impl Isa for Ymm {
             false => _mm256_setzero_ps(),
         });
         for (s, v) in transpose8(rows).into_iter().take(steps).enumerate() {
-            // SAFETY: the first `width` lanes of step `s` are vouched for.
-            unsafe { Self::store_first(dst.add(s * row), width, v) };
+            // SAFETY: the first `width` lanes of step `s` are vouched for,
+            // all 8 for the first `spill` steps.
+            unsafe { Self::store_first(dst.add(s * row), if s < spill { 8 } else { width }, v) };
         }
     }
 }

@@ -86,7 +86,7 @@ impl Isa for Zmm {
         [lanes, steps]: [usize; 2],
         dst: *mut f32,
         row: usize,
-        width: usize,
+        [width, spill]: [usize; 2],
     ) {
         let rows: [__m512; 16] = std::array::from_fn(|i| match i < lanes {
             // SAFETY: steps `0..steps` of lane `i` are vouched for; the mask
@@ -95,8 +95,9 @@ impl Isa for Zmm {
             false => _mm512_setzero_ps(),
         });
         for (s, v) in transpose16(rows).into_iter().take(steps).enumerate() {
-            // SAFETY: the first `width` lanes of step `s` are vouched for.
-            unsafe { _mm512_mask_storeu_ps(dst.add(s * row), mask_of(width), v) };
+            // SAFETY: the first `width` lanes of step `s` are vouched for,
+            // all 16 for the first `spill` steps.
+            unsafe { _mm512_mask_storeu_ps(dst.add(s * row), mask_of(if s < spill { 16 } else { width }), v) };
         }
     }
 }

@@ -107,12 +107,20 @@ pub(super) trait Isa {
     /// Transposes a block of `[lanes, steps]` (at most `LANES` each): value
     /// `s` of lane `l` is read at `src + l * lane + s` and written at
     /// `dst + s * row + l`, for the first `width` lanes of each step (those
-    /// past `lanes` written as zero).
+    /// past `lanes` written as zero); the first `spill` steps write all
+    /// `LANES` lanes, running into what the caller writes next.
     ///
     /// # Safety
     /// The CPU must have the features; only those values are read and
     /// written.
-    unsafe fn transpose_block(src: *const f32, lane: usize, block: [usize; 2], dst: *mut f32, row: usize, width: usize);
+    unsafe fn transpose_block(
+        src: *const f32,
+        lane: usize,
+        block: [usize; 2],
+        dst: *mut f32,
+        row: usize,
+        width: [usize; 2],
+    );
 }
 
 /// The two entries of an [`Isa`] implementation, compiled with the
@@ -590,8 +598,15 @@ pub(super) unsafe fn pack_panel<I: Isa, const W: usize>(
         for l0 in (0..lanes).step_by(I::LANES) {
             for p0 in (0..kc).step_by(I::LANES) {
                 let block = [I::LANES.min(lanes - l0), I::LANES.min(kc - p0)];
+                // A panel narrower than a vector (a's rows) is stored a whole
+                // vector a step, running into the next step's lanes, which
+                // that step then overwrites; all but its last step: masked
+                // stores, a step each, made this packing slow.
+                let spill = if W - l0 < I::LANES { (kc - 1 - p0).min(block[1]) } else { 0 };
                 // SAFETY: the block's lanes and steps are inside the source,
-                // and lanes `l0..min(l0 + LANES, W)` of its steps inside `dst`.
+                // and lanes `l0..min(l0 + LANES, W)` of its steps inside
+                // `dst`, as are the whole vectors of the steps before the
+                // panel's last.
                 unsafe {
                     I::transpose_block(
                         src.add(l0 * lane + p0),
@@ -599,7 +614,7 @@ pub(super) unsafe fn pack_panel<I: Isa, const W: usize>(
                         block,
                         dst.as_mut_ptr().add(p0 * W + l0),
                         W,
-                        W - l0,
+                        [W - l0, spill],
                     )
                 };
             }
