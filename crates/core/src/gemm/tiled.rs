@@ -552,7 +552,19 @@ unsafe fn pack<I: Isa, const W: usize>(
     [step, lane]: [usize; 2],
     out: &mut [f32],
 ) {
-    for (panel, l0) in (0..lanes).step_by(W).enumerate() {
+    // Contiguous lanes (a row-major `b`, a transposed `a`) fill all the
+    // whole panels a step at a time, reading the source in order rather
+    // than one panel's strip of every step after another's.
+    let whole = if lane == 1 && lanes >= 2 * W { lanes / W } else { 0 };
+    for p in (0..kc).filter(|_| whole > 0) {
+        // SAFETY: lanes `0..whole W` of step `p` are inside the block.
+        let values = unsafe { std::slice::from_raw_parts(src.add(p * step), whole * W) };
+        for (panel, values) in values.chunks_exact(W).enumerate() {
+            out[(panel * kc + p) * W..][..W].copy_from_slice(values);
+        }
+    }
+    for panel in whole..lanes.div_ceil(W) {
+        let l0 = panel * W;
         let dst = &mut out[panel * W * kc..(panel + 1) * W * kc];
         // SAFETY: lanes `l0..l0 + W` (those inside the block), steps `0..kc`.
         unsafe { I::pack_panel::<W>(kc, W.min(lanes - l0), src.add(l0 * lane), [step, lane], dst) };
