@@ -531,13 +531,7 @@ impl<E: Element> MultiheadAttention<E> {
             );
         }
         let [(wq, bq), (wk, bk), (wv, bv)] = self.projections();
-        let project = |x: &Tensor<E>, w: &Tensor<E>, bias: Option<Tensor<E>>| {
-            let y = x.matmul(&w.t());
-            match bias {
-                Some(bias) => y + bias,
-                None => y,
-            }
-        };
+        let project = |x: &Tensor<E>, w: &Tensor<E>, bias: Option<Tensor<E>>| x.linear(w, bias.as_ref());
         let q = project(&query, &wq, bq);
         let mut k = project(&key, &wk, bk);
         let mut v = project(&value, &wv, bv);
