@@ -17,8 +17,9 @@ use smallvec::smallvec;
 use std::panic::Location;
 use std::sync::Arc;
 
-/// Marks an arg-max of an empty window (it has no input element).
-const NONE: usize = usize::MAX;
+/// Marks an arg-max of an empty window (it has no input element), as
+/// PyTorch's indices do.
+const NONE: i64 = -1;
 
 /// One output's window along one axis: the input positions
 /// `start + k * step` for `k < len`, and the count an average divides by.
@@ -123,7 +124,7 @@ fn adaptive_windows(size: usize, out: usize) -> Vec<Win> {
 
 /// The arg-max (flat plane index) of every window of every plane of `x`.
 /// Like PyTorch, a NaN wins and ties keep the first maximum.
-fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> Vec<usize> {
+fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> Vec<i64> {
     let _profile = scope(Family::Conv);
     let (p, [oh, ow]) = (geo.big[0] * geo.big[1], geo.small());
     let q = oh * ow;
@@ -160,7 +161,7 @@ vectorized! {
     /// `tap_indices`, one block of outputs' plane indices per tap in window
     /// order. Each tap's values are first gathered side by side, so that the
     /// comparisons, selects rather than branches, run many outputs at a time.
-    fn argmax_plane<E: Element>(plane: &[E], tap_indices: &[u32], out: &mut [usize], scratch: &mut Scratch<E>) {
+    fn argmax_plane<E: Element>(plane: &[E], tap_indices: &[u32], out: &mut [i64], scratch: &mut Scratch<E>) {
         let Scratch { best, arg, value } = scratch;
         best.fill(E::neg_infinity());
         arg.fill(EMPTY);
@@ -178,7 +179,7 @@ vectorized! {
             }
         }
         for (o, &a) in out.iter_mut().zip(&*arg) {
-            *o = if a == EMPTY { NONE } else { a as usize };
+            *o = if a == EMPTY { NONE } else { a as i64 };
         }
     }
 }
@@ -206,18 +207,18 @@ impl<E: Element> Tensor<E> {
     /// `out_shape`; `fill` where a window was empty. The adjoint is
     /// [`pool_put`](Self::pool_put).
     #[track_caller]
-    fn pool_take(&self, idx: Arc<Vec<usize>>, out_shape: Vec<usize>, fill: E) -> Tensor<E> {
+    fn pool_take(&self, idx: Arc<Vec<i64>>, out_shape: Vec<usize>, fill: E) -> Tensor<E> {
         let _profile = scope(Family::Conv);
         let q = out_shape[out_shape.len() - 2..].iter().product::<usize>();
         let p = self.shape()[self.ndim() - 2..].iter().product::<usize>();
         let in_shape: Vec<usize> = self.shape().into();
-        let mut out = vec![fill; idx.len()];
+        let mut out = crate::buffers::filled(idx.len(), fill);
         with_contiguous(self, |xd| {
             for (b, (outs, ids)) in out.chunks_mut(q.max(1)).zip(idx.chunks(q.max(1))).enumerate() {
                 let plane = &xd[b * p..];
                 for (v, &i) in outs.iter_mut().zip(ids) {
                     if i != NONE {
-                        *v = plane[i];
+                        *v = plane[i as usize];
                     }
                 }
             }
@@ -229,7 +230,7 @@ impl<E: Element> Tensor<E> {
     /// Zeros of `in_shape` with element `o` of each plane of `self` added at
     /// `idx[b, o]`: the gradient of a max pool.
     #[track_caller]
-    fn pool_put(&self, idx: Arc<Vec<usize>>, in_shape: Vec<usize>) -> Tensor<E> {
+    fn pool_put(&self, idx: Arc<Vec<i64>>, in_shape: Vec<usize>) -> Tensor<E> {
         let _profile = scope(Family::Conv);
         let q = self.shape()[self.ndim() - 2..].iter().product::<usize>();
         let p = in_shape[in_shape.len() - 2..].iter().product::<usize>();
@@ -240,7 +241,7 @@ impl<E: Element> Tensor<E> {
                 let plane = &mut out[b * p..];
                 for (&v, &i) in gs.iter().zip(ids) {
                     if i != NONE {
-                        plane[i] = plane[i] + v;
+                        plane[i as usize] = plane[i as usize] + v;
                     }
                 }
             }
@@ -320,8 +321,8 @@ impl<E: Element> Tensor<E> {
         if spatial == 1 {
             out = out.squeeze(-2);
         }
-        let ids =
-            IndexTensor::from_vec(idx.iter().map(|&i| if i == NONE { -1 } else { i as i64 }).collect(), out.shape());
+        // The backward's indices, shared: PyTorch's, -1 marking an empty window.
+        let ids = IndexTensor { shape: out.shape().into(), data: idx };
         (out, ids)
     }
 
