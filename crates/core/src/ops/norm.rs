@@ -2,6 +2,7 @@
 //! primitives it is seven recorded ops forward and a dozen passes backward
 //! over the activations; fused, it is two passes each way.
 
+use crate::kernels::fold8;
 use crate::ops::nn::{for_each_block, with_contiguous};
 use crate::profile::{scope, Family};
 use crate::tape::is_grad_enabled;
@@ -59,8 +60,8 @@ impl<E: Element> Tensor<E> {
             // Rows are independent: any split gives the same bits.
             let stats: Vec<(E, E)> = map_tasks(rows, parallel, |r| {
                 let x = &x[r * d..(r + 1) * d];
-                let m = sum_f64(x.len(), |i| x[i].f64()) / d as f64;
-                let var = sum_f64(x.len(), |i| (x[i].f64() - m) * (x[i].f64() - m)) / d as f64;
+                let m = fold8(x.len(), 0.0, |i| x[i].f64(), |a, b| a + b) / d as f64;
+                let var = fold8(x.len(), 0.0, |i| (x[i].f64() - m) * (x[i].f64() - m), |a, b| a + b) / d as f64;
                 (E::of(m), E::of(1.0 / (var + eps).sqrt()))
             });
             for_each_block(&mut y, d, parallel, |r, y| {
@@ -105,24 +106,6 @@ impl<E: Element> Tensor<E> {
     }
 }
 
-/// `Σ f(i)` for `i < n` in f64, as eight interleaved partial sums combined in
-/// a fixed order, so that the adds of a row do not wait on each other
-/// (measured: a transformer step's reduction time on a Zen 3 core, 1 thread,
-/// median of 3, 8.1 -> 6.1 ms).
-#[inline]
-fn sum_f64(n: usize, f: impl Fn(usize) -> f64) -> f64 {
-    let (mut acc, full) = ([0.0; 8], n - n % 8);
-    for i in (0..full).step_by(8) {
-        for (l, a) in acc.iter_mut().enumerate() {
-            *a += f(i + l);
-        }
-    }
-    for i in full..n {
-        acc[i - full] += f(i);
-    }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
-}
-
 /// The fused backward of [`Tensor::layer_norm`] (unrecorded): with `x̂ = (x -
 /// mean) rstd` and `ĝ = g w`, `dx = rstd (ĝ - mean(ĝ) - x̂ mean(ĝ x̂))`,
 /// `dw = Σ g x̂` and `db = Σ g` over the rows.
@@ -150,8 +133,8 @@ fn layer_norm_grads<E: Element>(
                 };
                 // x̂ goes in `dx` until the last loop overwrites it.
                 dx.iter_mut().zip(&xs[r * d..(r + 1) * d]).for_each(|(o, &v)| *o = (v - m) * s);
-                let sum_g = sum_f64(d, |i| ghat[i].f64());
-                let sum_gx = sum_f64(d, |i| (ghat[i] * dx[i]).f64());
+                let sum_g = fold8(d, 0.0, |i| ghat[i].f64(), |a, b| a + b);
+                let sum_gx = fold8(d, 0.0, |i| (ghat[i] * dx[i]).f64(), |a, b| a + b);
                 let (mean_g, mean_gx) = (E::of(sum_g / d as f64), E::of(sum_gx / d as f64));
                 dx.iter_mut().zip(&ghat).for_each(|(o, &g)| *o = s * (g - mean_g - *o * mean_gx));
             });

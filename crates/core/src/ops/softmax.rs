@@ -6,6 +6,7 @@
 //! and element-wise ops, so second derivatives work.
 
 use super::nn::{for_each_block, split_at_dim, with_contiguous};
+use crate::kernels::fold8;
 use crate::math;
 use crate::profile::{scope, Family};
 use crate::simd::vectorized;
@@ -26,10 +27,10 @@ vectorized! {
         debug_assert_eq!(src.len(), size * inner);
         if inner == 1 {
             // One contiguous row: the exponentials in a loop of their own,
-            // which vectorises, then their sum in order.
-            let max = src.iter().fold(E::neg_infinity(), |m, &v| if v > m { v } else { m });
+            // which vectorises; the max and the sum as interleaved folds.
+            let max = fold8(size, E::neg_infinity(), |i| src[i], |m, v| if v > m { v } else { m });
             dst.iter_mut().zip(src).for_each(|(o, &v)| *o = math::exp(v - max));
-            let sum = dst.iter().fold(E::zero(), |s, &o| s + o);
+            let sum = fold8(size, E::zero(), |i| dst[i], |a, b| a + b);
             if log {
                 let shift = max + sum.ln();
                 dst.iter_mut().zip(src).for_each(|(o, &v)| *o = v - shift);
@@ -81,7 +82,7 @@ vectorized! {
         let term = |y: E, g: E| if log { g } else { g * y };
         let grad = |y: E, g: E, s: E| if log { g - math::exp(y) * s } else { y * (g - s) };
         if inner == 1 {
-            let s = y.iter().zip(g).fold(E::zero(), |s, (&y, &g)| s + term(y, g));
+            let s = fold8(size, E::zero(), |i| term(y[i], g[i]), |a, b| a + b);
             dx.iter_mut().zip(y).zip(g).for_each(|((d, &y), &g)| *d = grad(y, g, s));
             return;
         }
