@@ -89,6 +89,9 @@ impl<R: Rule, E: Element> ParamGroup<R, E> {
 pub struct Optimizer<R: Rule, E: Element = f32> {
     defaults: R,
     groups: Vec<ParamGroup<R, E>>,
+    /// Whether two parameters share storage (views of one buffer): their
+    /// updates then run one after another, in order.
+    aliased: bool,
 }
 
 /// Named parameters as an optimizer takes them.
@@ -121,7 +124,7 @@ impl<R: Rule, E: Element> Optimizer<R, E> {
     /// [`add_param_group_with`](Self::add_param_group_with) does not set.
     #[track_caller]
     pub fn empty(defaults: R) -> Self {
-        Optimizer { defaults: checked(R::NAME, defaults), groups: Vec::new() }
+        Optimizer { defaults: checked(R::NAME, defaults), groups: Vec::new(), aliased: false }
     }
 
     /// The options new groups start from.
@@ -147,7 +150,7 @@ impl<R: Rule, E: Element> Optimizer<R, E> {
     ) -> &mut ParamGroup<R, E> {
         let options = checked("add_param_group", options);
         let params = named(params);
-        self.check_new(&params);
+        self.aliased |= self.check_new(&params);
         self.groups.push(ParamGroup {
             options,
             frozen: false,
@@ -171,23 +174,27 @@ impl<R: Rule, E: Element> Optimizer<R, E> {
         Ok(self.add_param_group(params, options))
     }
 
-    /// Panics unless the new parameters are leaves not already in a group.
+    /// Panics unless the new parameters are leaves not already in a group;
+    /// returns whether one of them shares storage with another parameter.
     #[track_caller]
-    fn check_new(&self, params: &[(String, Tensor<E>)]) {
+    fn check_new(&self, params: &[(String, Tensor<E>)]) -> bool {
         let here = crate::at(std::panic::Location::caller());
         let mut names: HashSet<&str> = self.named_params().map(|(n, _)| n).collect();
+        let mut aliased = false;
         for (i, (name, t)) in params.iter().enumerate() {
             if !names.insert(name) {
                 panic!("add_param_group: parameter name `{name}` appears more than once at {here}");
             }
-            let mut earlier = self.named_params().map(|(_, t)| t).chain(params[..i].iter().map(|(_, t)| t));
-            if earlier.any(|other| other.same(t)) {
+            let earlier = || self.named_params().map(|(_, t)| t).chain(params[..i].iter().map(|(_, t)| t));
+            aliased |= earlier().any(|other| other.shares_storage(t));
+            if earlier().any(|other| other.same(t)) {
                 panic!("add_param_group: the tensor named `{name}` is already a parameter of this optimizer at {here}");
             }
             if !t.is_leaf() {
                 panic!("add_param_group: parameter `{name}` is not a leaf tensor (use detach()) at {here}");
             }
         }
+        aliased
     }
 
     /// The groups, in the order they were added.
@@ -218,7 +225,7 @@ impl<R: Rule, E: Element> Optimizer<R, E> {
     /// Updates every parameter that has a gradient, in place and unrecorded.
     /// Frozen groups are skipped. Each parameter's update reads only its own
     /// gradient and state, so they run as parallel tasks, with the same
-    /// results for any thread count.
+    /// results for any thread count (in order, when parameters share storage).
     pub fn step(&mut self) {
         let _profile = lamina_core::profile::scope(lamina_core::profile::Family::Optimizer);
         let mut updates = Vec::new();
@@ -230,9 +237,13 @@ impl<R: Rule, E: Element> Optimizer<R, E> {
                 updates.push((options, &e.tensor, grad, state));
             }
         }
-        lamina_core::for_each_task(updates, |(options, param, grad, state)| {
+        let update = |(options, param, grad, state): (R, &Tensor<E>, Tensor<E>, &mut ParamState<E>)| {
             with_slices(param, &grad, |p, g| options.update(state, p, g))
-        });
+        };
+        match self.aliased {
+            true => updates.into_iter().for_each(update),
+            false => lamina_core::for_each_task(updates, update),
+        }
     }
 
     /// Clears every parameter's gradient (sets it to `None`, PyTorch's default).

@@ -134,3 +134,31 @@ fn a_parameter_can_be_in_only_one_group() {
     });
     assert!(msg.contains("not a leaf") && msg.contains("tests/"), "{msg}");
 }
+
+#[test]
+fn parameters_sharing_storage_update_in_order_on_any_thread_count() {
+    // Two leaves viewing one buffer: each step's updates land one after the
+    // other, as with one thread, whatever the thread count.
+    let before = lamina_core::num_threads();
+    let run = |threads| {
+        lamina_core::set_num_threads(threads);
+        let base = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3]);
+        let (a, b) = (base.detach().requires_grad_(true), base.detach().requires_grad_(true));
+        let mut opt = Optimizer::new([("a", a.clone()), ("b", b.clone())], Sgd { lr: 0.1, ..Default::default() });
+        for _ in 0..3 {
+            set_grad(&a, &[1.0, 1.0, 1.0]);
+            set_grad(&b, &[0.5, 0.25, 0.125]);
+            opt.step();
+        }
+        base.to_vec()
+    };
+    let (one, two) = (run(1), run(2));
+    lamina_core::set_num_threads(before);
+    assert_eq!(one, two);
+    let want: Vec<f64> = [1.0f64, 2.0, 3.0]
+        .iter()
+        .zip([0.5, 0.25, 0.125])
+        .map(|(&p, g)| (0..3).fold(p, |p, _| (p - 0.1 * 1.0) - 0.1 * g))
+        .collect();
+    assert_eq!(one, want);
+}
