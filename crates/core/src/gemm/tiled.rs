@@ -555,7 +555,7 @@ unsafe fn pack<I: Isa, const W: usize>(
     // Contiguous lanes (a row-major `b`, a transposed `a`) fill all the
     // whole panels a step at a time, reading the source in order rather
     // than one panel's strip of every step after another's.
-    let whole = if lane == 1 && lanes >= 2 * W { lanes / W } else { 0 };
+    let whole = if lane == 1 { lanes / W } else { 0 };
     for p in (0..kc).filter(|_| whole > 0) {
         // SAFETY: lanes `0..whole W` of step `p` are inside the block.
         let values = unsafe { std::slice::from_raw_parts(src.add(p * step), whole * W) };
@@ -592,14 +592,7 @@ pub(super) unsafe fn pack_panel<I: Isa, const W: usize>(
     if lanes < W {
         dst.fill(0.0);
     }
-    if lane == 1 && lanes == W {
-        // Whole panels: a fixed-size copy a step, not a `memcpy` call.
-        for (p, d) in dst.chunks_exact_mut(W).enumerate() {
-            // SAFETY: step `p`, lanes `0..W` are inside the block.
-            let row = unsafe { &*src.add(p * step).cast::<[f32; W]>() };
-            d.copy_from_slice(row);
-        }
-    } else if lane == 1 {
+    if lane == 1 {
         for (p, d) in dst.chunks_exact_mut(W).enumerate() {
             // SAFETY: step `p`, lanes `0..lanes` are inside the block.
             d[..lanes].copy_from_slice(unsafe { std::slice::from_raw_parts(src.add(p * step), lanes) });
