@@ -364,12 +364,11 @@ vectorized! {
         for (r, gates) in gates.chunks_exact_mut(4 * hs).enumerate() {
             let row = r * hs..(r + 1) * hs;
             let (c, c_new, tanh_c, h) = (&c[row.clone()], &mut c_new[row.clone()], &mut tanh_c[row.clone()], &mut h[row]);
-            let (i_f, rest) = gates.split_at_mut(2 * hs);
-            let (g, o) = rest.split_at_mut(hs);
-            i_f.iter_mut().for_each(|v| *v = sigmoid(*v));
-            o.iter_mut().for_each(|v| *v = sigmoid(*v));
+            let [i, f, g, o] = quarters_mut(gates, hs);
+            for gate in [&mut *i, &mut *f, &mut *o] {
+                gate.iter_mut().for_each(|v| *v = sigmoid(*v));
+            }
             g.iter_mut().for_each(|v| *v = tanh(*v));
-            let (i, f) = i_f.split_at(hs);
             for j in 0..hs {
                 let c_j = f[j] * c[j] + i[j] * g[j];
                 let t = tanh(c_j);
