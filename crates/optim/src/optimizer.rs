@@ -185,10 +185,13 @@ impl<R: Rule, E: Element> Optimizer<R, E> {
             if !names.insert(name) {
                 panic!("add_param_group: parameter name `{name}` appears more than once at {here}");
             }
-            let earlier = || self.named_params().map(|(_, t)| t).chain(params[..i].iter().map(|(_, t)| t));
-            aliased |= earlier().any(|other| other.shares_storage(t));
-            if earlier().any(|other| other.same(t)) {
-                panic!("add_param_group: the tensor named `{name}` is already a parameter of this optimizer at {here}");
+            for other in self.named_params().map(|(_, t)| t).chain(params[..i].iter().map(|(_, t)| t)) {
+                if other.same(t) {
+                    panic!(
+                        "add_param_group: the tensor named `{name}` is already a parameter of this optimizer at {here}"
+                    );
+                }
+                aliased |= other.shares_storage(t);
             }
             if !t.is_leaf() {
                 panic!("add_param_group: parameter `{name}` is not a leaf tensor (use detach()) at {here}");
