@@ -20,6 +20,10 @@ impl Isa for Ymm {
     type V = __m256;
     const LANES: usize = 8;
 
+    /// A Zen 3 core's 512 KiB of L2 holds the 192-row block of `a`, not a
+    /// 2048-column block of `b`: its panels stay.
+    const A_TILE_STAYS: bool = false;
+
     tiled::entries!("avx2,fma");
 
     #[inline]

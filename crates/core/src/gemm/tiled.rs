@@ -38,6 +38,11 @@ pub(super) trait Isa {
     type V: Copy;
     /// Values to a vector.
     const LANES: usize;
+    /// Whether a tile of `a` stays in L1 while the panels of the packed `b`
+    /// block (in L2) stream past it, rather than a panel of `b` staying while
+    /// the tiles of the `a` block stream past: the better order depends on
+    /// the caches of the cores that have the instruction set.
+    const A_TILE_STAYS: bool;
 
     /// [`kernel`], compiled with the features.
     ///
@@ -441,25 +446,35 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                         [None, None]
                     };
                     let whole = tails[0].map_or(mc, |(ir, ..)| ir);
-                    for jr in (0..nc).step_by(NR) {
-                        let b_panel = unsafe { b_block.at(jr) };
-                        let tile = |rows| Tile { rows, cols: NR.min(nc - jr), accumulate, transposed: out.transposed };
-                        for ir in (0..whole).step_by(MR) {
-                            let (c_tile, tile) = (unsafe { out.at(ic + ir, jc + jr) }, tile(MR.min(whole - ir)));
-                            let a_tile = unsafe { a_block.at(ir) };
-                            unsafe {
-                                if direct_a {
-                                    I::kernel::<MR, NV, NR, false>(kc, a_tile, b_panel, c_tile, out.stride, tile)
-                                } else {
-                                    packed_tile::<I, MR, NV, NR>(kc, a_tile, b_panel, c_tile, out.stride, tile)
-                                }
+                    let tile = |rows, jr| Tile { rows, cols: NR.min(nc - jr), accumulate, transposed: out.transposed };
+                    let whole_tile = |ir: usize, jr: usize| {
+                        let (a_tile, b_panel) = unsafe { (a_block.at(ir), b_block.at(jr)) };
+                        let (c_tile, tile) = (unsafe { out.at(ic + ir, jc + jr) }, tile(MR.min(whole - ir), jr));
+                        unsafe {
+                            if direct_a {
+                                I::kernel::<MR, NV, NR, false>(kc, a_tile, b_panel, c_tile, out.stride, tile)
+                            } else {
+                                packed_tile::<I, MR, NV, NR>(kc, a_tile, b_panel, c_tile, out.stride, tile)
                             }
                         }
+                    };
+                    let tail_tiles = |jr: usize| {
                         for &(ir, rows, a_panel) in tails.iter().flatten() {
-                            let c_tile = unsafe { out.at(ic + ir, jc + jr) };
+                            let (b_panel, c_tile) = unsafe { (b_block.at(jr), out.at(ic + ir, jc + jr)) };
                             unsafe {
-                                packed_tile::<I, MR, NV, NR>(kc, a_panel, b_panel, c_tile, out.stride, tile(rows))
+                                packed_tile::<I, MR, NV, NR>(kc, a_panel, b_panel, c_tile, out.stride, tile(rows, jr))
                             }
+                        }
+                    };
+                    if I::A_TILE_STAYS {
+                        for ir in (0..whole).step_by(MR) {
+                            (0..nc).step_by(NR).for_each(|jr| whole_tile(ir, jr));
+                        }
+                        (0..nc).step_by(NR).for_each(tail_tiles);
+                    } else {
+                        for jr in (0..nc).step_by(NR) {
+                            (0..whole).step_by(MR).for_each(|ir| whole_tile(ir, jr));
+                            tail_tiles(jr);
                         }
                     }
                 }
