@@ -17,17 +17,13 @@ pub(crate) fn map<E: Element>(t: &Tensor<E>, f: impl Fn(E) -> E + Sync) -> Tenso
     let out = t.with_data(|data, layout| {
         if let Some(r) = layout.contiguous_range() {
             let src = &data[r];
+            let mut out = crate::buffers::reused(n);
             if n < PAR_MIN {
-                src.iter().map(|&x| f(x)).collect()
+                map_into(src, &mut out, &f);
             } else {
-                let mut out = crate::buffers::reused(n);
-                fill_chunks(&mut out, |start, chunk| {
-                    for (o, &x) in chunk.iter_mut().zip(&src[start..]) {
-                        *o = f(x);
-                    }
-                });
-                out
+                fill_chunks(&mut out, |start, chunk| map_into(&src[start..], chunk, &f));
             }
+            out
         } else {
             let mut out = crate::buffers::reused(n);
             fill_chunks(&mut out, |start, chunk| {
@@ -36,7 +32,7 @@ pub(crate) fn map<E: Element>(t: &Tensor<E>, f: impl Fn(E) -> E + Sync) -> Tenso
                 walk_runs(layout.shape(), [layout.strides()], [layout.offset()], range, |[o], [step], len| {
                     let dst = &mut chunk[done..done + len];
                     if step == 1 {
-                        dst.iter_mut().zip(&data[o..o + len]).for_each(|(d, &x)| *d = f(x));
+                        map_into(&data[o..o + len], dst, &f);
                     } else {
                         dst.iter_mut().enumerate().for_each(|(r, d)| *d = f(data[o + r * step]));
                     }
@@ -64,30 +60,19 @@ pub(crate) fn zip<E: Element>(op: &str, a: &Tensor<E>, b: &Tensor<E>, f: impl Fn
     let n: usize = shape.iter().product();
     let out = a.with_data(|da, la| {
         b.with_data(|db, lb| {
-            if n < PAR_MIN {
-                if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
-                    if la.shape() == lb.shape() {
-                        return da[ra].iter().zip(&db[rb]).map(|(&x, &y)| f(x, y)).collect();
-                    }
-                }
-            }
             let mut out = crate::buffers::reused(n);
             match (la.contiguous_range(), lb.contiguous_range()) {
                 (Some(ra), Some(rb)) if la.shape() == lb.shape() => {
                     let (sa, sb) = (&da[ra], &db[rb]);
-                    fill_chunks(&mut out, |s, c| {
-                        for ((o, &x), &y) in c.iter_mut().zip(&sa[s..]).zip(&sb[s..]) {
-                            *o = f(x, y);
-                        }
-                    });
+                    if n < PAR_MIN {
+                        zip_into(sa, sb, &mut out, &f);
+                    } else {
+                        fill_chunks(&mut out, |s, c| zip_into(&sa[s..], &sb[s..], c, &f));
+                    }
                 }
                 (Some(ra), _) if lb.numel() == 1 && la.shape() == &shape[..] => {
                     let (sa, y) = (&da[ra], db[lb.offset()]);
-                    fill_chunks(&mut out, |s, c| {
-                        for (o, &x) in c.iter_mut().zip(&sa[s..]) {
-                            *o = f(x, y);
-                        }
-                    });
+                    fill_chunks(&mut out, |s, c| map_into(&sa[s..], c, &|x| f(x, y)));
                 }
                 _ => {
                     let la = la.broadcast_to(&shape).expect("broadcast checked");
@@ -98,12 +83,9 @@ pub(crate) fn zip<E: Element>(op: &str, a: &Tensor<E>, b: &Tensor<E>, f: impl Fn
                         walk_runs(&shape, strides, at, s..s + c.len(), |[i, j], steps, len| {
                             let dst = &mut c[done..done + len];
                             match steps {
-                                [1, 1] => {
-                                    let pairs = da[i..i + len].iter().zip(&db[j..j + len]);
-                                    dst.iter_mut().zip(pairs).for_each(|(d, (&x, &y))| *d = f(x, y));
-                                }
-                                [1, 0] => dst.iter_mut().zip(&da[i..i + len]).for_each(|(d, &x)| *d = f(x, db[j])),
-                                [0, 1] => dst.iter_mut().zip(&db[j..j + len]).for_each(|(d, &y)| *d = f(da[i], y)),
+                                [1, 1] => zip_into(&da[i..i + len], &db[j..j + len], dst, &f),
+                                [1, 0] => map_into(&da[i..i + len], dst, &|x| f(x, db[j])),
+                                [0, 1] => map_into(&db[j..j + len], dst, &|y| f(da[i], y)),
                                 [si, sj] => {
                                     dst.iter_mut().enumerate().for_each(|(r, d)| *d = f(da[i + r * si], db[j + r * sj]))
                                 }
@@ -117,6 +99,21 @@ pub(crate) fn zip<E: Element>(op: &str, a: &Tensor<E>, b: &Tensor<E>, f: impl Fn
         })
     });
     Tensor::from_vec(out, &shape)
+}
+
+vectorized! {
+    /// `dst[i] = f(src[i])` over the shorter of the two: [`map`]'s loop,
+    /// compiled as wide as the CPU runs it.
+    fn map_into<E: Element, F: Fn(E) -> E>(src: &[E], dst: &mut [E], f: &F) {
+        dst.iter_mut().zip(src).for_each(|(d, &x)| *d = f(x));
+    }
+}
+
+vectorized! {
+    /// `dst[i] = f(a[i], b[i])` over the shortest of the three: [`zip`]'s loop.
+    fn zip_into<E: Element, F: Fn(E, E) -> E>(a: &[E], b: &[E], dst: &mut [E], f: &F) {
+        dst.iter_mut().zip(a.iter().zip(b)).for_each(|(d, (&x, &y))| *d = f(x, y));
+    }
 }
 
 /// The shape left when `dims` of `shape` are reduced: removed, or kept as 1

@@ -25,22 +25,23 @@ pub(crate) fn has_avx2() -> bool {
     *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
-/// Declares a function generic over the element type whose body runs
-/// compiled for AVX-512 or AVX2 where the CPU has it (everything the body calls must
-/// be `#[inline]` to be compiled with it), else as built.
+/// Declares a function generic over the element type (and over further type
+/// parameters, such as the closure a loop applies) whose body runs compiled
+/// for AVX-512 or AVX2 where the CPU has it (everything the body calls must be
+/// `#[inline]`, or a closure, to be compiled with it), else as built.
 macro_rules! vectorized {
-    ($(#[$attr:meta])* fn $name:ident<E: Element>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$attr:meta])* fn $name:ident<E: Element $(, $g:ident: $bound:path)*>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$attr])*
-        fn $name<E: Element>($($arg: $ty),*) {
+        fn $name<E: Element $(, $g: $bound)*>($($arg: $ty),*) {
             #[inline(always)]
-            fn body<E: Element>($($arg: $ty),*) $body
+            fn body<E: Element $(, $g: $bound)*>($($arg: $ty),*) $body
             /// The body, compiled with AVX-512.
             ///
             /// # Safety
             /// The CPU must have the features it is compiled for.
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-            unsafe fn avx512<E: Element>($($arg: $ty),*) {
+            unsafe fn avx512<E: Element $(, $g: $bound)*>($($arg: $ty),*) {
                 body($($arg),*)
             }
             /// The body, compiled with AVX2.
@@ -49,7 +50,7 @@ macro_rules! vectorized {
             /// The CPU must have the features it is compiled for.
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2<E: Element>($($arg: $ty),*) {
+            unsafe fn avx2<E: Element $(, $g: $bound)*>($($arg: $ty),*) {
                 body($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
