@@ -396,12 +396,15 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
         // multiplies a prepacked weight (measured: 80 to 92 GFLOP/s for
         // 32x1024x256).
         let direct_a = csa == 1 && (n <= DIRECT || matches!(rhs, Rhs::Packed(..)));
-        // So is a row-major `b` times few rows, but for its last partial
-        // panel, which is packed (measured, Sapphire Rapids, 1 thread:
-        // 32x256x1024 113 -> 152 GFLOP/s, 64x288x196 123 -> 134; with 1024
-        // rows, 174 -> 143, as its power-of-two row stride maps a panel onto
-        // few cache sets).
-        let direct_b = m <= DIRECT && matches!(rhs, Rhs::Strided(_, [_, 1]));
+        // So is a row-major `b` of many columns times few rows, but for its
+        // last partial panel, which is packed (measured, Sapphire Rapids, 1
+        // thread: 32x256x1024 113 -> 152 GFLOP/s, 64x288x196 123 -> 134).
+        // With more rows, each panel read in place serves more tiles than
+        // packing it costs, and a power-of-two row stride maps a panel onto
+        // few cache sets (1024^3: 174 -> 143; a weight gradient split into
+        // 128-row halves on 2 threads made the transformer step 2.5% slower);
+        // a narrow `b` (an attention head's) is cheap to pack.
+        let direct_b = m <= DIRECT / 2 && n > DIRECT && matches!(rhs, Rhs::Strided(_, [_, 1]));
         // In place, `a`'s last rows are still packed (two panels at most).
         let packed_a = lines_a.first(if direct_a { 2 * MR } else { m.min(MC).next_multiple_of(MR) } * k.min(KC));
         // Whole panels a block, so that a prepacked `b`'s panels line up.
