@@ -232,6 +232,8 @@ fn large_products_and_reductions_do_not_depend_on_the_thread_count() {
     let b = Tensor::<f32>::randn(&[256, 200]);
     let batch_a = Tensor::<f32>::randn(&[4, 64, 96]);
     let batch_b = Tensor::<f32>::randn(&[96, 80]);
+    // A weight times a small batch: split between threads by columns.
+    let (batch, weight) = (Tensor::<f32>::randn(&[20, 300]), Tensor::<f32>::randn(&[530, 300]));
     let big = Tensor::<f32>::randn(&[1 << 21]);
     let wide = big.reshape(&[2048, 1024]);
     same_bits_on_1_and_2_threads("matmul", || a.matmul(&b).to_vec());
@@ -241,6 +243,12 @@ fn large_products_and_reductions_do_not_depend_on_the_thread_count() {
         let (a, b) = (a.detach().requires_grad_(true), b.detach().requires_grad_(true));
         a.matmul(&b).tanh().sum().backward();
         [a.grad().unwrap().to_vec(), b.grad().unwrap().to_vec()].concat()
+    });
+    same_bits_on_1_and_2_threads("a weight times a batch", || {
+        let (x, w) = (batch.detach().requires_grad_(true), weight.detach().requires_grad_(true));
+        let y = x.matmul(&w.t());
+        y.matmul(&w).tanh().sum().backward();
+        [y.to_vec(), x.grad().unwrap().to_vec(), w.grad().unwrap().to_vec()].concat()
     });
     same_bits_on_1_and_2_threads("sum", || big.sum().to_vec());
     same_bits_on_1_and_2_threads("mean", || big.mean().to_vec());

@@ -61,6 +61,22 @@ impl Kernel {
     /// shape alone, never by the thread count, so that every product makes
     /// the same calls on any pool: whole when small, else about a quarter (a
     /// multiple of 16, 64 to 256 rows).
+    /// Columns per GEMM call when a product of `m` rows and `n` columns is
+    /// shared by `parts` threads and is split by columns: with our kernel,
+    /// where each part still has twice as many columns as rows (a weight
+    /// times a batch), so that each thread reads only its share of the weight
+    /// rather than all of it. Whole panels of the widest tile (32 columns) a
+    /// call.
+    /// `None`: split by rows.
+    pub(crate) fn columns_per_call(self, m: usize, n: usize, parts: usize) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if self == Kernel::Tiled && parts > 1 && n.div_ceil(parts) >= 2 * m {
+            return Some(n.div_ceil(parts).next_multiple_of(32));
+        }
+        let _ = (m, n, parts);
+        None
+    }
+
     pub(crate) fn rows_per_call(self, m: usize, parts: usize) -> usize {
         #[cfg(target_arch = "x86_64")]
         if self == Kernel::Tiled {
@@ -94,37 +110,62 @@ pub(crate) fn gemm<E: Element>(
 /// kernel chosen for the whole product.
 pub(crate) fn gemm_with<E: Element>(
     kernel: Kernel,
+    shape: [usize; 3],
+    a: &[E],
+    ab: [usize; 2],
+    b: &[E],
+    bb: [usize; 2],
+    beta: E,
+    c: &mut [E],
+    rsc: usize,
+) {
+    // SAFETY: `c` is a unique borrow of its `c.len()` values.
+    unsafe { gemm_into(kernel, shape, a, ab, b, bb, beta, (c.as_mut_ptr(), c.len()), rsc) }
+}
+
+/// [`gemm_with`] into the `len` values at `c`, which other threads may be
+/// writing other columns of (a product split by columns).
+///
+/// # Safety
+/// `c` must be valid for `len` values, and no other thread may read or write
+/// the `m x n` elements (row stride `rsc`) this call writes.
+pub(crate) unsafe fn gemm_into<E: Element>(
+    kernel: Kernel,
     [m, k, n]: [usize; 3],
     a: &[E],
     [rsa, csa]: [usize; 2],
     b: &[E],
     [rsb, csb]: [usize; 2],
     beta: E,
-    c: &mut [E],
+    (c, len): (*mut E, usize),
     rsc: usize,
 ) {
     let _profile = scope(Family::Gemm);
     if m == 0 || n == 0 {
         return;
     }
-    assert!((m - 1) * rsc + n <= c.len(), "gemm: output out of bounds");
+    assert!((m - 1) * rsc + n <= len, "gemm: output out of bounds");
     if k == 0 {
         if beta == E::zero() {
-            c.chunks_mut(rsc).take(m).for_each(|r| r[..n].fill(E::zero()));
+            for i in 0..m {
+                // SAFETY: row `i`'s `n` values are inside the checked `len`.
+                unsafe { std::slice::from_raw_parts_mut(c.add(i * rsc), n) }.fill(E::zero());
+            }
         }
         return;
     }
     assert!((m - 1) * rsa + (k - 1) * csa < a.len(), "gemm: left operand out of bounds");
     assert!((k - 1) * rsb + (n - 1) * csb < b.len(), "gemm: right operand out of bounds");
     // SAFETY: the asserts above keep every element the strides address
-    // inside `a`, `b` and `c`; `c` is a unique borrow, so it aliases neither.
+    // inside `a`, `b` and `c`; the caller vouches that no one else touches
+    // the elements of `c` written here, so it aliases neither input.
     unsafe {
         #[cfg(target_arch = "x86_64")]
         if kernel == Kernel::Tiled {
             assert_eq!(TypeId::of::<E>(), TypeId::of::<f32>(), "gemm: the tiled kernel is for f32");
             // The assert makes `E` f32, so the casts only rename the type;
             // `for_shape` chose this kernel only where the CPU runs it.
-            let (a, b, c) = (a.as_ptr() as *const f32, b.as_ptr() as *const f32, c.as_mut_ptr() as *mut f32);
+            let (a, b, c) = (a.as_ptr() as *const f32, b.as_ptr() as *const f32, c as *mut f32);
             tiled::sgemm([m, k, n], a, [rsa, csa], b, [rsb, csb], beta != E::zero(), c, rsc);
             return;
         }
@@ -134,7 +175,7 @@ pub(crate) fn gemm_with<E: Element>(
                 m,
                 n,
                 k,
-                c.as_mut_ptr(),
+                c,
                 1,
                 rsc as isize,
                 accumulate,
@@ -165,7 +206,7 @@ pub(crate) fn gemm_with<E: Element>(
             rsb as isize,
             csb as isize,
             beta,
-            c.as_mut_ptr(),
+            c,
             rsc as isize,
             1,
         )

@@ -1,7 +1,7 @@
 //! Matrix products through matrixmultiply's strided GEMM: transposed operands
 //! are passed by strides, never copied.
 
-use crate::gemm::{gemm_with, Kernel, PAR_FLOPS};
+use crate::gemm::{gemm_into, gemm_with, Kernel, PAR_FLOPS};
 use crate::layout::{broadcast_shapes, walk};
 use crate::profile::{scope, Family};
 use crate::tensor::at;
@@ -9,6 +9,20 @@ use crate::threads::{for_each_task, num_threads};
 use crate::{Element, Tensor};
 use smallvec::smallvec;
 use std::panic::Location;
+
+/// The output of a product whose column blocks threads write at once.
+struct SharedOutput<E>(*mut E);
+
+// SAFETY: each task writes only its own block's elements through the pointer
+// (see `batched_gemm`), and `out` outlives the tasks.
+unsafe impl<E: Send> Sync for SharedOutput<E> {}
+
+impl<E> SharedOutput<E> {
+    /// The address `i` values in.
+    fn at(&self, i: usize) -> *mut E {
+        self.0.wrapping_add(i)
+    }
+}
 
 /// `a @ b` for `a: [..., m, k]`, `b: [..., k, n]` with broadcast batch dims (unrecorded).
 #[track_caller]
@@ -24,7 +38,7 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
     let nb: usize = batch.iter().product();
     // Counted here too, on the calling thread, for products split over workers.
     let _profile = scope(Family::Gemm);
-    let mut out = crate::buffers::reused(nb * m * n);
+    let mut out: Vec<E> = crate::buffers::reused(nb * m * n);
     if m * n > 0 {
         let mut full_a: Vec<usize> = batch.to_vec();
         full_a.extend([m, k]);
@@ -49,6 +63,33 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
                     gemm_with(kernel, [c.len() / n, k, n], a, [rsa, csa], &db[ob..], [rsb, csb], E::zero(), c, n);
                 };
                 let threads = if nb * m * n * k >= PAR_FLOPS { num_threads() } else { 1 };
+                if let Some(cols) = kernel.columns_per_call(m, n, threads.div_ceil(nb)) {
+                    // Column blocks of each batch's product, written through
+                    // one pointer into `out` (every block's elements its own).
+                    let c = SharedOutput(out.as_mut_ptr());
+                    let tasks: Vec<_> = (0..nb).flat_map(|bi| (0..n).step_by(cols).map(move |j| (bi, j))).collect();
+                    for_each_task(tasks, |(bi, j0)| {
+                        let ((oa, ob), w) = (offs[bi], cols.min(n - j0));
+                        let c = c.at(bi * m * n + j0);
+                        // SAFETY: the block's `m` rows of `w` columns lie
+                        // inside `out` (`(m - 1) n + w` values from `c`), and
+                        // no other task writes them.
+                        unsafe {
+                            gemm_into(
+                                kernel,
+                                [m, k, w],
+                                &da[oa..],
+                                [rsa, csa],
+                                &db[ob + j0 * csb..],
+                                [rsb, csb],
+                                E::zero(),
+                                (c, (m - 1) * n + w),
+                                n,
+                            )
+                        }
+                    });
+                    return;
+                }
                 let rows = kernel.rows_per_call(m, threads.div_ceil(nb));
                 let blocks = m.div_ceil(rows);
                 // One part per row block of each batch's product.
