@@ -16,6 +16,10 @@ static POOL: RwLock<Option<(usize, Arc<Pool>)>> = RwLock::new(None);
 
 /// Below this many elements a kernel runs on the calling thread.
 pub(crate) const PAR_MIN: usize = 1 << 16;
+/// Elements a parallel task of rows or blocks (softmax, layer norm, pooling
+/// planes) covers at least: whole ones, so that claiming a task costs little
+/// beside its work.
+pub(crate) const ROW_TASK_MIN: usize = 1 << 12;
 /// Elements per parallel chunk: fixed, so reductions combine in a fixed order.
 pub(crate) const CHUNK: usize = 1 << 13;
 /// How long an idle worker polls for the next job before it sleeps. A step

@@ -8,7 +8,7 @@ use crate::layout::Shape;
 use crate::rng::{with_default_generator, Generator};
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
-use crate::threads::{for_each_chunk, map_tasks, num_threads, PAR_MIN};
+use crate::threads::{for_each_chunk, map_tasks, num_threads, PAR_MIN, ROW_TASK_MIN};
 use crate::{Element, IndexTensor, Tensor};
 use smallvec::smallvec;
 use std::panic::Location;
@@ -36,7 +36,13 @@ pub(crate) fn for_each_block<T: Send>(
         return;
     }
     if parallel && num_threads() > 1 && out.len() > block {
-        for_each_chunk(out, block, f);
+        // Whole blocks a task, enough of them that claiming the task costs
+        // little beside its work (a layer norm's 256-value rows, one a task,
+        // were slower on 2 threads than on 1).
+        let per_task = ROW_TASK_MIN.div_ceil(block);
+        for_each_chunk(out, block * per_task, |t, blocks| {
+            blocks.chunks_mut(block).enumerate().for_each(|(i, b)| f(t * per_task + i, b))
+        });
     } else {
         out.chunks_mut(block).enumerate().for_each(|(i, c)| f(i, c));
     }

@@ -7,7 +7,7 @@ use crate::ops::nn::{for_each_block, with_contiguous};
 use crate::profile::{scope, Family};
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
-use crate::threads::{map_tasks, PAR_MIN};
+use crate::threads::{map_tasks, PAR_MIN, ROW_TASK_MIN};
 use crate::{Element, Tensor};
 use smallvec::{smallvec, SmallVec};
 use std::panic::Location;
@@ -54,16 +54,21 @@ impl<E: Element> Tensor<E> {
         let d: usize = normalized_shape.iter().product();
         let (w, b) = (weight.map(|w| w.to_vec()), bias.map(|b| b.to_vec()));
         let rows = self.numel() / d.max(1);
+        let per_task = ROW_TASK_MIN.div_ceil(d.max(1));
         let mut y = crate::buffers::reused(self.numel());
         let parallel = self.numel() >= PAR_MIN;
         let (mean, rstd) = with_contiguous(self, |x| {
             // Rows are independent: any split gives the same bits.
-            let stats: Vec<(E, E)> = map_tasks(rows, parallel, |r| {
-                let x = &x[r * d..(r + 1) * d];
-                let m = fold8(x.len(), 0.0, |i| x[i].f64(), |a, b| a + b) / d as f64;
-                let var = fold8(x.len(), 0.0, |i| (x[i].f64() - m) * (x[i].f64() - m), |a, b| a + b) / d as f64;
-                (E::of(m), E::of(1.0 / (var + eps).sqrt()))
-            });
+            let stats: Vec<(E, E)> = map_tasks(rows.div_ceil(per_task), parallel, |t| {
+                let rows = x[t * per_task * d..].chunks_exact(d).take(per_task);
+                let stats = rows.map(|x| {
+                    let m = fold8(x.len(), 0.0, |i| x[i].f64(), |a, b| a + b) / d as f64;
+                    let var = fold8(x.len(), 0.0, |i| (x[i].f64() - m) * (x[i].f64() - m), |a, b| a + b) / d as f64;
+                    (E::of(m), E::of(1.0 / (var + eps).sqrt()))
+                });
+                stats.collect::<Vec<_>>()
+            })
+            .concat();
             for_each_block(&mut y, d, parallel, |r, y| {
                 let (x, (m, s)) = (&x[r * d..(r + 1) * d], stats[r]);
                 y.iter_mut().zip(x).for_each(|(o, &v)| *o = (v - m) * s);

@@ -12,14 +12,11 @@ use crate::profile::{scope, Family};
 use crate::simd::vectorized;
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
-use crate::threads::PAR_MIN;
+use crate::threads::{PAR_MIN, ROW_TASK_MIN};
 use crate::{Element, IndexTensor, Tensor};
 use smallvec::smallvec;
 use std::panic::Location;
 use std::sync::Arc;
-
-/// Elements a parallel task of the row kernels covers at least.
-const ROWS_MIN: usize = 1 << 12;
 
 vectorized! {
     /// Softmax (or log-softmax) of one `[size, inner]` block along its first axis.
@@ -114,7 +111,7 @@ fn along_dim<E: Element>(
     let block = size * inner;
     let mut out = crate::buffers::zeroed(x.numel());
     if block > 0 {
-        let per_task = block * ROWS_MIN.div_ceil(block);
+        let per_task = block * ROW_TASK_MIN.div_ceil(block);
         let run = |out: &mut [E], src: &[E], second: &[E]| {
             for_each_block(out, per_task, src.len() >= PAR_MIN, |t, dst| {
                 let range = t * per_task..t * per_task + dst.len();
