@@ -1,5 +1,7 @@
-//! Matrix products through matrixmultiply's strided GEMM: transposed operands
-//! are passed by strides, never copied.
+//! Matrix products through the strided GEMM interface (`crate::gemm`):
+//! transposed operands are passed by strides, never copied, and a large
+//! product is shared between threads by rows, or by columns for a weight
+//! times a small batch.
 
 use crate::gemm::{gemm_into, gemm_with, Kernel, PAR_FLOPS};
 use crate::layout::{broadcast_shapes, walk};
