@@ -55,12 +55,6 @@ impl Kernel {
         }
     }
 
-    /// Rows per GEMM call when an `m`-row product may be shared by `parts`
-    /// threads. Our kernel sums every element in the same order whatever rows
-    /// a call covers, so it makes one call per part. The others are split by
-    /// shape alone, never by the thread count, so that every product makes
-    /// the same calls on any pool: whole when small, else about a quarter (a
-    /// multiple of 16, 64 to 256 rows).
     /// Columns per GEMM call when a product of `m` rows and `n` columns is
     /// shared by `parts` threads and is split by columns: with our kernel,
     /// where each part still has twice as many columns as rows (a weight
@@ -77,6 +71,12 @@ impl Kernel {
         None
     }
 
+    /// Rows per GEMM call when an `m`-row product may be shared by `parts`
+    /// threads. Our kernel sums every element in the same order whatever rows
+    /// a call covers, so it makes one call per part. The others are split by
+    /// shape alone, never by the thread count, so that every product makes
+    /// the same calls on any pool: whole when small, else about a quarter (a
+    /// multiple of 16, 64 to 256 rows).
     pub(crate) fn rows_per_call(self, m: usize, parts: usize) -> usize {
         #[cfg(target_arch = "x86_64")]
         if self == Kernel::Tiled {

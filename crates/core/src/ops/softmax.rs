@@ -12,7 +12,7 @@ use crate::profile::{scope, Family};
 use crate::simd::vectorized;
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
-use crate::threads::{PAR_MIN, ROW_TASK_MIN};
+use crate::threads::PAR_MIN;
 use crate::{Element, IndexTensor, Tensor};
 use smallvec::smallvec;
 use std::panic::Location;
@@ -111,15 +111,10 @@ fn along_dim<E: Element>(
     let block = size * inner;
     let mut out = crate::buffers::zeroed(x.numel());
     if block > 0 {
-        let per_task = block * ROW_TASK_MIN.div_ceil(block);
         let run = |out: &mut [E], src: &[E], second: &[E]| {
-            for_each_block(out, per_task, src.len() >= PAR_MIN, |t, dst| {
-                let range = t * per_task..t * per_task + dst.len();
-                let src = src[range.clone()].chunks_exact(block);
-                let second = second.get(range).unwrap_or(&[]);
-                for (i, (s, d)) in src.zip(dst.chunks_exact_mut(block)).enumerate() {
-                    kernel(s, second.get(i * block..(i + 1) * block).unwrap_or(&[]), d, size, inner);
-                }
+            for_each_block(out, block, src.len() >= PAR_MIN, |i, dst| {
+                let range = i * block..(i + 1) * block;
+                kernel(&src[range.clone()], second.get(range).unwrap_or(&[]), dst, size, inner);
             });
         };
         with_contiguous(x, |src| match other {
