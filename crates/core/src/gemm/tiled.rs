@@ -280,17 +280,23 @@ pub(crate) unsafe fn sgemm(
 
 /// A right operand `b: [k, n]` packed once, for products with many left
 /// operands of few rows (an RNN's recurrent weight, multiplied by a batch at
-/// every step), into the panels of a tile suited to few rows: 8 x 48 with
+/// every step), into the panels of a tile suited to few rows: 8 x 32 with
 /// AVX-512, which 12-row tiles would pad, and the 6 x 16 tile with AVX2.
 /// Each panel spans all of `k`, zero-padded to whole panels.
+///
+/// 32 columns (16 accumulators), not 48 (24): an LSTM's
+/// gates (1024 columns) and hidden state (256) are whole 32-column panels,
+/// where 48 pads them by 3 and 12% (measured on a Zen 4 core, an LSTM
+/// recurrence of 32 steps, batch 32, hidden 256, median of 10 runs: forward
+/// 7.53 -> 7.26 ms, backward 14.64 -> 13.89).
 pub(crate) struct Packed {
     panels: Lines,
     k: usize,
     n: usize,
 }
 
-/// Columns of a [`Packed`] operand's panels with AVX-512 (its 8 x 48 tile's).
-const PACKED_NR_ZMM: usize = 48;
+/// Columns of a [`Packed`] operand's panels with AVX-512 (its 8 x 32 tile's).
+const PACKED_NR_ZMM: usize = 32;
 /// Columns of a [`Packed`] operand's panels with AVX2 (its 6 x 16 tile's).
 const PACKED_NR_YMM: usize = 16;
 
@@ -340,7 +346,7 @@ pub(crate) unsafe fn sgemm_packed(
     // SAFETY: forwarded; `b` was packed for the same level's tile.
     unsafe {
         match level() {
-            Some(Level::Avx512) => blocked::<Zmm, 8, 3, PACKED_NR_ZMM>([m, b.k, b.n], a, ab, rhs, accumulate, out),
+            Some(Level::Avx512) => blocked::<Zmm, 8, 2, PACKED_NR_ZMM>([m, b.k, b.n], a, ab, rhs, accumulate, out),
             Some(Level::Avx2) => blocked::<Ymm, 6, 2, PACKED_NR_YMM>([m, b.k, b.n], a, ab, rhs, accumulate, out),
             None => unreachable!("sgemm_packed: the caller checks `available`"),
         }
