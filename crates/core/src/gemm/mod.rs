@@ -355,6 +355,32 @@ mod tests {
         }
     }
 
+    /// Broadcast operands (stride 0 along the rows of `a`, the columns of
+    /// `b`, the sum, or everything, as a sum's expanded gradient is) are
+    /// multiplied as their copies would be.
+    #[test]
+    fn broadcast_operands() {
+        let (m, k, n) = (70, 300, 90);
+        let src: Vec<f32> = (0..k).map(|i| (i % 17) as f32 / 4.0 - 2.0).collect();
+        for ab in [[0, 1], [1, 0], [0, 0]] {
+            for bb in [[1, 0], [0, 1], [0, 0]] {
+                let at = |[r, c]: [usize; 2], [i, j]: [usize; 2]| src[i * r + j * c];
+                for kernel in kernels() {
+                    let mut c = vec![f32::NAN; m * n];
+                    match kernel {
+                        Some(kernel) => gemm_with(kernel, [m, k, n], &src, ab, &src, bb, 0.0, &mut c, n),
+                        None => PackedRhs::new(k, n, &src, bb).product(m, &src, ab, 0.0, &mut c, n),
+                    }
+                    for (i, j) in (0..m).flat_map(|i| (0..n).map(move |j| (i, j))) {
+                        // Multiples of 1/16 under 2^11 in all: every partial sum is exact.
+                        let want: f32 = (0..k).map(|p| at(ab, [i, p]) * at(bb, [p, j])).sum();
+                        assert_eq!(c[i * n + j], want, "{kernel:?} a {ab:?} b {bb:?} at ({i}, {j})");
+                    }
+                }
+            }
+        }
+    }
+
     /// The blocked paths of the tiled kernel: several `k` blocks, row
     /// blocks and column blocks, the transposed product for a weight, and
     /// the prepacked operand's panels across blocks, and a batch whose last

@@ -625,7 +625,7 @@ unsafe fn pack<I: Isa, const W: usize>(
 /// Packs `kc` steps of `lanes` values (`src[p * step + l * lane]`) into `dst`,
 /// `W` values a step, the lanes past `lanes` zero. Contiguous lanes are
 /// copied; strided ones are transposed in registers or gathered, a vector at
-/// a time.
+/// a time; broadcast ones (lane stride 0) are filled.
 ///
 /// # Safety
 /// The CPU must have `I`'s features (this runs inlined into
@@ -674,6 +674,13 @@ pub(super) unsafe fn pack_panel<I: Isa, const W: usize>(
                     )
                 };
             }
+        }
+    } else if lane == 0 {
+        // A broadcast operand (the expanded gradient of a sum): every lane of
+        // a step is the same value.
+        for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+            // SAFETY: step `p` is inside the block.
+            d[..lanes].fill(unsafe { *src.add(p * step) });
         }
     } else if let Some(lane) = lane.checked_mul(W).filter(|&span| span <= i32::MAX as usize).map(|_| lane as i32) {
         for (p, d) in dst.chunks_exact_mut(W).enumerate() {
