@@ -362,9 +362,9 @@ mod tests {
     fn broadcast_operands() {
         let (m, k, n) = (70, 300, 90);
         let src: Vec<f32> = (0..k).map(|i| (i % 17) as f32 / 4.0 - 2.0).collect();
+        let at = |[r, c]: [usize; 2], [i, j]: [usize; 2]| src[i * r + j * c];
         for ab in [[0, 1], [1, 0], [0, 0]] {
             for bb in [[1, 0], [0, 1], [0, 0]] {
-                let at = |[r, c]: [usize; 2], [i, j]: [usize; 2]| src[i * r + j * c];
                 for kernel in kernels() {
                     let mut c = vec![f32::NAN; m * n];
                     match kernel {

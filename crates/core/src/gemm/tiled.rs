@@ -284,11 +284,11 @@ pub(crate) unsafe fn sgemm(
 /// AVX-512, which 12-row tiles would pad, and the 6 x 16 tile with AVX2.
 /// Each panel spans all of `k`, zero-padded to whole panels.
 ///
-/// 32 columns (16 accumulators), not 48 (24): an LSTM's
-/// gates (1024 columns) and hidden state (256) are whole 32-column panels,
-/// where 48 pads them by 3 and 12% (measured on a Zen 4 core, an LSTM
-/// recurrence of 32 steps, batch 32, hidden 256, median of 10 runs: forward
-/// 7.53 -> 7.26 ms, backward 14.64 -> 13.89).
+/// 32 columns (16 accumulators), not 48 (24): an LSTM's gates (1024
+/// columns) and hidden state (256) are whole 32-column panels, where 48 pads
+/// them by 3 and 12% (measured on a Zen 4 core, an LSTM recurrence of 32
+/// steps, batch 32, hidden 256, median of 10 runs: forward 7.53 -> 7.26 ms,
+/// backward 14.64 -> 13.89).
 pub(crate) struct Packed {
     panels: Lines,
     k: usize,
