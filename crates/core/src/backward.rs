@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::panic::Location;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// Options of [`grad`] and [`Tensor::backward_with`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -158,15 +158,6 @@ fn add_into<E: Element>(slot: &mut Option<Tensor<E>>, g: Tensor<E>) {
     });
 }
 
-fn run_hooks<E: Element>(hooks: &std::sync::Mutex<Vec<crate::tape::GradHook<E>>>, mut g: Tensor<E>) -> Tensor<E> {
-    for h in hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        if let Some(new) = h(&g) {
-            g = new;
-        }
-    }
-    g
-}
-
 /// The traversal: where gradients are going and where they are collected.
 struct Pass<'a, E: Element> {
     heap: BinaryHeap<BySeq<E>>,
@@ -192,7 +183,7 @@ impl<E: Element> Pass<'_, E> {
                     }
                 }
                 None => {
-                    let mut g = run_hooks(&t.inner.hooks, g);
+                    let mut g = t.inner.hooks.apply(g);
                     // As PyTorch's gradient layout contract: a contiguous leaf
                     // gets a contiguous gradient, so optimizers read it in place.
                     if !g.is_contiguous() && t.is_contiguous() {
@@ -211,11 +202,7 @@ impl<E: Element> Pass<'_, E> {
     fn send_slice(&mut self, edge: &Edge<E>, s: SliceGrad<E>) {
         let slot = match edge {
             Edge::Node(n) => &n.pending,
-            Edge::Leaf(t)
-                if self.targets.is_none() && t.inner.hooks.lock().unwrap_or_else(|e| e.into_inner()).is_empty() =>
-            {
-                &t.inner.grad
-            }
+            Edge::Leaf(t) if self.targets.is_none() && t.inner.hooks.is_empty() => &t.inner.grad,
             Edge::Leaf(t) => {
                 let whole = s.grad.slice_backward(t.shape(), s.dim, s.start, s.step);
                 return self.send(edge, whole);
@@ -241,10 +228,8 @@ impl<E: Element> Pass<'_, E> {
         while let Some(BySeq(node)) = self.heap.pop() {
             let g =
                 node.pending.lock().unwrap_or_else(|e| e.into_inner()).take().expect("queued nodes have a gradient");
-            let g = run_hooks(&node.hooks, g);
-            if let Some(inner) =
-                node.retained.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|w| w.upgrade())
-            {
+            let g = node.hooks.apply(g);
+            if let Some(inner) = node.retained.get().and_then(Weak::upgrade) {
                 add_into(&mut inner.grad.lock().unwrap_or_else(|e| e.into_inner()), g.clone());
             }
             if let Some(targets) = self.targets {

@@ -14,8 +14,8 @@ use smallvec::SmallVec;
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// Gradients a backward rule returns, one per input (`None`: no gradient).
 pub type Grads<E> = SmallVec<[Option<Tensor<E>>; 2]>;
@@ -26,6 +26,44 @@ pub(crate) type BackwardFn<E> = Box<dyn Fn(&BackwardCtx<'_, E>, &Tensor<E>) -> G
 
 /// A gradient hook: sees a gradient and may replace it.
 pub(crate) type GradHook<E> = Box<dyn Fn(&Tensor<E>) -> Option<Tensor<E>> + Send + Sync>;
+
+/// The hooks of a node or a leaf. A backward pass asks every node for its
+/// hooks and almost none has any, so a flag read without locking says
+/// whether there are any (locking costs two atomic writes a node).
+pub(crate) struct Hooks<E: Element> {
+    any: AtomicBool,
+    list: Mutex<Vec<GradHook<E>>>,
+}
+
+impl<E: Element> Hooks<E> {
+    pub(crate) const fn new() -> Hooks<E> {
+        Hooks { any: AtomicBool::new(false), list: Mutex::new(Vec::new()) }
+    }
+
+    fn push(&self, hook: GradHook<E>) {
+        self.list.lock().unwrap_or_else(|e| e.into_inner()).push(hook);
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Whether no hook is registered.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.any.load(Ordering::Acquire)
+    }
+
+    /// `g` passed through every hook in the order registered, each seeing
+    /// the previous one's result.
+    pub(crate) fn apply(&self, mut g: Tensor<E>) -> Tensor<E> {
+        if self.is_empty() {
+            return g;
+        }
+        for h in self.list.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            if let Some(new) = h(&g) {
+                g = new;
+            }
+        }
+        g
+    }
+}
 
 pub(crate) enum Edge<E: Element> {
     /// The input was produced by this node.
@@ -44,10 +82,10 @@ pub(crate) struct Node<E: Element> {
     pub(crate) edges: SmallVec<[Option<Edge<E>>; 2]>,
     /// Taken (freeing the saved tensors) once run, unless the graph is retained.
     pub(crate) backward: Mutex<Option<BackwardFn<E>>>,
-    pub(crate) hooks: Mutex<Vec<GradHook<E>>>,
+    pub(crate) hooks: Hooks<E>,
     /// The output tensor, when it keeps its gradient (`retain_grad`); weak, so
     /// the node does not keep its own output alive.
-    pub(crate) retained: Mutex<Option<Weak<Inner<E>>>>,
+    pub(crate) retained: OnceLock<Weak<Inner<E>>>,
     /// The inputs' shapes, kept only for nodes recorded in anomaly mode.
     pub(crate) input_shapes: Option<Box<[Shape]>>,
     /// The gradient accumulated for this node's output during a backward pass.
@@ -267,8 +305,8 @@ impl<E: Element> Tensor<E> {
             shape: self.shape().into(),
             edges: inputs.iter().map(|t| t.edge()).collect(),
             backward: Mutex::new(Some(Box::new(backward))),
-            hooks: Mutex::new(Vec::new()),
-            retained: Mutex::new(None),
+            hooks: Hooks::new(),
+            retained: OnceLock::new(),
             input_shapes: anomaly.then(|| inputs.iter().map(|t| t.shape().into()).collect()),
             pending: Mutex::new(None),
         };
@@ -298,14 +336,15 @@ impl<E: Element> Tensor<E> {
                 at(Location::caller())
             ),
         };
-        hooks.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(hook));
+        hooks.push(Box::new(hook));
     }
 
     /// Keeps the gradient of a non-leaf tensor in `.grad()` after backward.
     /// As in PyTorch, it stores the gradient after every hook has run.
     pub fn retain_grad(&self) {
         if let Some(node) = &self.inner.grad_fn {
-            *node.retained.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::downgrade(&self.inner));
+            // A node has one output, so a second call would store the same.
+            node.retained.get_or_init(|| Arc::downgrade(&self.inner));
         }
     }
 }

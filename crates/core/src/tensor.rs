@@ -2,7 +2,7 @@
 
 use crate::layout::Layout;
 use crate::rng::{with_default_generator, Generator};
-use crate::tape::{GradHook, Node};
+use crate::tape::{Hooks, Node};
 use crate::Element;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,7 +43,7 @@ pub(crate) struct Inner<E: Element> {
     /// A leaf's accumulated gradient (or a non-leaf's, after `retain_grad`).
     pub(crate) grad: Mutex<Option<Tensor<E>>>,
     /// Hooks run on a leaf's incoming gradient before accumulation.
-    pub(crate) hooks: Mutex<Vec<GradHook<E>>>,
+    pub(crate) hooks: Hooks<E>,
 }
 
 /// An n-dimensional array of `f32` (default) or `f64` that records the ops
@@ -84,7 +84,7 @@ impl<E: Element> Tensor<E> {
                 grad_fn: None,
                 requires_grad: AtomicBool::new(false),
                 grad: Mutex::new(None),
-                hooks: Mutex::new(Vec::new()),
+                hooks: Hooks::new(),
             }),
         }
     }
