@@ -26,9 +26,9 @@ const NC: usize = 2048;
 const DIRECT: usize = 128;
 
 /// The vector instructions the kernel is written in, `LANES` values of `f32`
-/// to a vector `V`. [`Isa::kernel`] and [`Isa::pack_panel`] are compiled with
+/// to a vector `V`. [`Isa::kernel`] and [`Isa::pack`] are compiled with
 /// the instruction set's features and run the generic [`kernel`] and
-/// [`pack_panel`]; the operations they call are `#[inline]` with the same
+/// [`pack`]; the operations they call are `#[inline]` with the same
 /// features, so they compile into those entries as single instructions.
 ///
 /// # Safety
@@ -57,17 +57,12 @@ pub(super) trait Isa {
         tile: Tile,
     );
 
-    /// [`pack_panel`], compiled with the features.
+    /// [`pack`], compiled with the features (so that its copies move whole
+    /// vectors).
     ///
     /// # Safety
-    /// As for [`pack_panel`].
-    unsafe fn pack_panel<const W: usize>(
-        kc: usize,
-        lanes: usize,
-        src: *const f32,
-        strides: [usize; 2],
-        dst: &mut [f32],
-    );
+    /// As for [`pack`].
+    unsafe fn pack<const W: usize>(lanes: usize, kc: usize, src: *const f32, strides: [usize; 2], out: &mut [f32]);
 
     /// All lanes zero.
     ///
@@ -146,15 +141,9 @@ macro_rules! entries {
         }
 
         #[target_feature(enable = $features)]
-        unsafe fn pack_panel<const W: usize>(
-            kc: usize,
-            lanes: usize,
-            src: *const f32,
-            strides: [usize; 2],
-            dst: &mut [f32],
-        ) {
+        unsafe fn pack<const W: usize>(lanes: usize, kc: usize, src: *const f32, strides: [usize; 2], out: &mut [f32]) {
             // SAFETY: forwarded, with the features this is compiled for.
-            unsafe { tiled::pack_panel::<Self, W>(kc, lanes, src, strides, dst) }
+            unsafe { tiled::pack::<Self, W>(lanes, kc, src, strides, out) }
         }
     };
 }
@@ -313,10 +302,10 @@ impl Packed {
         unsafe {
             match level() {
                 Some(Level::Avx512) => {
-                    pack::<Zmm, PACKED_NR_ZMM>(n, k, b, bb, panels.first(n.next_multiple_of(PACKED_NR_ZMM) * k))
+                    Zmm::pack::<PACKED_NR_ZMM>(n, k, b, bb, panels.first(n.next_multiple_of(PACKED_NR_ZMM) * k))
                 }
                 Some(Level::Avx2) => {
-                    pack::<Ymm, PACKED_NR_YMM>(n, k, b, bb, panels.first(n.next_multiple_of(PACKED_NR_YMM) * k))
+                    Ymm::pack::<PACKED_NR_YMM>(n, k, b, bb, panels.first(n.next_multiple_of(PACKED_NR_YMM) * k))
                 }
                 None => unreachable!("Packed::new: the caller checks `available`"),
             }
@@ -432,7 +421,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                     Rhs::Strided(b, [rsb, _]) if direct_b => {
                         if whole_cols < nc {
                             unsafe {
-                                pack::<I, NR>(
+                                I::pack::<NR>(
                                     nc - whole_cols,
                                     kc,
                                     b.add(pc * rsb + jc + whole_cols),
@@ -445,7 +434,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                         Operand { ptr: unsafe { b.add(pc * rsb + jc) }, step: rsb, lane: 1, index: 1 }
                     }
                     Rhs::Strided(b, [rsb, csb]) => {
-                        unsafe { pack::<I, NR>(nc, kc, b.add(pc * rsb + jc * csb), [rsb, csb], packed_b) };
+                        unsafe { I::pack::<NR>(nc, kc, b.add(pc * rsb + jc * csb), [rsb, csb], packed_b) };
                         Operand { ptr: packed_b.as_ptr(), step: NR, lane: 1, index: kc }
                     }
                     Rhs::Packed(panels, k) => {
@@ -462,7 +451,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                     let a_block = if direct_a {
                         Operand { ptr: unsafe { a.add(ic * rsa + pc) }, step: 1, lane: rsa, index: rsa }
                     } else {
-                        unsafe { pack::<I, MR>(mc, kc, a.add(ic * rsa + pc * csa), [csa, rsa], packed_a) };
+                        unsafe { I::pack::<MR>(mc, kc, a.add(ic * rsa + pc * csa), [csa, rsa], packed_a) };
                         Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
                     };
                     // Rows read in place past the whole tiles are packed
@@ -472,7 +461,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                         let (first, second) = packed_a.split_at_mut(MR * kc);
                         let pack_tail = |(ir, rows): (usize, usize), panel: &mut [f32]| {
                             (rows > 0).then(|| {
-                                unsafe { pack::<I, MR>(rows, kc, a_block.at(ir).ptr, [1, rsa], panel) };
+                                unsafe { I::pack::<MR>(rows, kc, a_block.at(ir).ptr, [1, rsa], panel) };
                                 (ir, rows, Operand { ptr: panel.as_ptr(), step: MR, lane: 1, index: kc })
                             })
                         };
@@ -594,9 +583,10 @@ impl Operand {
 /// a block of `b` as panels of columns (`[rsb, csb]`).
 ///
 /// # Safety
-/// The CPU must have `I`'s features; the strides must address every lane and
-/// step inside `src`'s allocation.
-unsafe fn pack<I: Isa, const W: usize>(
+/// The CPU must have `I`'s features (this runs inlined into [`Isa::pack`]);
+/// the strides must address every lane and step inside `src`'s allocation.
+#[inline(always)]
+pub(super) unsafe fn pack<I: Isa, const W: usize>(
     lanes: usize,
     kc: usize,
     src: *const f32,
@@ -618,7 +608,7 @@ unsafe fn pack<I: Isa, const W: usize>(
         let l0 = panel * W;
         let dst = &mut out[panel * W * kc..(panel + 1) * W * kc];
         // SAFETY: lanes `l0..l0 + W` (those inside the block), steps `0..kc`.
-        unsafe { I::pack_panel::<W>(kc, W.min(lanes - l0), src.add(l0 * lane), [step, lane], dst) };
+        unsafe { pack_panel::<I, W>(kc, W.min(lanes - l0), src.add(l0 * lane), [step, lane], dst) };
     }
 }
 
@@ -629,10 +619,10 @@ unsafe fn pack<I: Isa, const W: usize>(
 ///
 /// # Safety
 /// The CPU must have `I`'s features (this runs inlined into
-/// [`Isa::pack_panel`]); every addressed value is inside `src`'s allocation,
+/// [`Isa::pack`]); every addressed value is inside `src`'s allocation,
 /// and `dst` holds `W kc` values.
 #[inline(always)]
-pub(super) unsafe fn pack_panel<I: Isa, const W: usize>(
+unsafe fn pack_panel<I: Isa, const W: usize>(
     kc: usize,
     lanes: usize,
     src: *const f32,
