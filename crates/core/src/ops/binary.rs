@@ -2,6 +2,7 @@
 //! to each input's shape with [`Tensor::sum_to`].
 
 use crate::kernels::zip;
+use crate::layout::Shape;
 use crate::{Element, Tensor};
 use smallvec::smallvec;
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -10,7 +11,7 @@ impl<E: Element> Tensor<E> {
     /// `self + rhs`, broadcasting.
     #[track_caller]
     pub fn add(&self, rhs: &Tensor<E>) -> Tensor<E> {
-        let (sa, sb): (Vec<usize>, Vec<usize>) = (self.shape().into(), rhs.shape().into());
+        let (sa, sb): (Shape, Shape) = (self.shape().into(), rhs.shape().into());
         zip("add", self, rhs, |a, b| a + b).record("add", &[self, rhs], move |c, g| {
             smallvec![c.needs(0).then(|| g.sum_to(&sa)), c.needs(1).then(|| g.sum_to(&sb))]
         })
@@ -19,7 +20,7 @@ impl<E: Element> Tensor<E> {
     /// `self - rhs`, broadcasting.
     #[track_caller]
     pub fn sub(&self, rhs: &Tensor<E>) -> Tensor<E> {
-        let (sa, sb): (Vec<usize>, Vec<usize>) = (self.shape().into(), rhs.shape().into());
+        let (sa, sb): (Shape, Shape) = (self.shape().into(), rhs.shape().into());
         zip("sub", self, rhs, |a, b| a - b).record("sub", &[self, rhs], move |c, g| {
             smallvec![c.needs(0).then(|| g.sum_to(&sa)), c.needs(1).then(|| g.neg().sum_to(&sb))]
         })

@@ -232,7 +232,7 @@ impl<E: Element> Tensor<E> {
                 fill_broadcast(&shape, [&cond.layout(), la, lb], |[k, i, j]| if c[k] { da[i] } else { db[j] })
             })
         });
-        let (sa, sb): (Vec<usize>, Vec<usize>) = (a.shape().into(), b.shape().into());
+        let (sa, sb): (Shape, Shape) = (a.shape().into(), b.shape().into());
         let cond = cond.clone();
         Tensor::from_vec(out, &shape).record("where", &[a, b], move |ctx, g| {
             smallvec![

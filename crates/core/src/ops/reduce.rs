@@ -8,6 +8,7 @@
 use crate::kernels::{
     cumulative_sum, lanes, map, reduce, reduce_rows, reduce_with, reduced_shape, sum_map, sum_reduce, zip,
 };
+use crate::layout::Shape;
 use crate::ops::IndexTensor;
 use crate::tensor::at;
 use crate::{Element, Tensor};
@@ -149,7 +150,7 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     pub fn sum_dims(&self, dims: &[isize], keepdim: bool) -> Tensor<E> {
         let d = self.reduction_dims("sum", dims);
-        let shape = self.shape().to_vec();
+        let shape: Shape = self.shape().into();
         sum_reduce(self, &d, keepdim)
             .record("sum", &[self], move |_, g| smallvec![Some(unreduce(g, &shape, &d, keepdim))])
     }

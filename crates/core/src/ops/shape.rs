@@ -3,7 +3,7 @@
 //! storage and copy nothing; cat, stack, pad, repeat and flip copy.
 
 use crate::kernels::view;
-use crate::layout::{contiguous_strides, walk, walk_runs};
+use crate::layout::{contiguous_strides, walk, walk_runs, Shape};
 use crate::tensor::at;
 use crate::{Element, Tensor};
 use smallvec::smallvec;
@@ -101,7 +101,7 @@ impl<E: Element> Tensor<E> {
         if shape == self.shape() {
             return self.clone();
         }
-        let src: Vec<usize> = self.shape().into();
+        let src: Shape = self.shape().into();
         let base = self.contiguous();
         let layout = base.layout().reshape(shape).expect("contiguous data reshapes");
         view(&base, layout).record("reshape", &[&base], move |_, g| smallvec![Some(g.reshape(&src))])
@@ -214,7 +214,7 @@ impl<E: Element> Tensor<E> {
         let Some(layout) = self.layout().broadcast_to(shape) else {
             panic!("expand: shape {:?} cannot be broadcast to {:?} at {}", self.shape(), shape, at(Location::caller()));
         };
-        let src: Vec<usize> = self.shape().into();
+        let src: Shape = self.shape().into();
         view(self, layout).record("expand", &[self], move |_, g| smallvec![Some(g.sum_to(&src))])
     }
 
@@ -259,7 +259,7 @@ impl<E: Element> Tensor<E> {
         if layout.shape() == self.shape() {
             return self.clone();
         }
-        let src: Vec<usize> = self.shape().into();
+        let src: Shape = self.shape().into();
         view(self, layout).record("squeeze", &[self], move |_, g| smallvec![Some(g.reshape(&src))])
     }
 
@@ -282,7 +282,7 @@ impl<E: Element> Tensor<E> {
             );
         }
         let len = (end - start).div_ceil(step);
-        let src: Vec<usize> = self.shape().into();
+        let src: Shape = self.shape().into();
         view(self, self.layout().narrow(d, start, len, step)).record("slice", &[self], move |c, g| {
             smallvec![(!c.add_to_slice(0, g, d, start, step)).then(|| g.slice_backward(&src, d, start, step))]
         })
