@@ -103,11 +103,34 @@ pub(crate) fn gemm<E: Element>(
     c: &mut [E],
     rsc: usize,
 ) {
-    gemm_with(Kernel::for_shape::<E>(m, k, n), [m, k, n], a, ab, b, bb, beta, c, rsc)
+    gemm_with(Kernel::for_shape::<E>(m, k, n), [m, k, n], a, ab, b, bb, Start::scaled(beta), c, rsc)
+}
+
+/// What a product is added to in `c`.
+#[derive(Clone, Copy)]
+pub(crate) enum Start<'a, E> {
+    /// Nothing: `c` is overwritten.
+    Zero,
+    /// `c`'s old values.
+    Old,
+    /// In every row, these values, one a column (a layer's bias): our kernel
+    /// adds them as it stores each tile, the others fill `c` with them first.
+    Rows(&'a [E]),
+}
+
+impl<E: Element> Start<'_, E> {
+    /// `beta c` for `beta` 0 or 1.
+    pub(crate) fn scaled(beta: E) -> Self {
+        if beta == E::zero() {
+            Start::Zero
+        } else {
+            Start::Old
+        }
+    }
 }
 
 /// [`gemm`] with the kernel given: a product split into row blocks uses the
-/// kernel chosen for the whole product.
+/// kernel chosen for the whole product; `c = start + a b`.
 pub(crate) fn gemm_with<E: Element>(
     kernel: Kernel,
     shape: [usize; 3],
@@ -115,12 +138,12 @@ pub(crate) fn gemm_with<E: Element>(
     ab: [usize; 2],
     b: &[E],
     bb: [usize; 2],
-    beta: E,
+    start: Start<'_, E>,
     c: &mut [E],
     rsc: usize,
 ) {
     // SAFETY: `c` is a unique borrow of its `c.len()` values.
-    unsafe { gemm_into(kernel, shape, a, ab, b, bb, beta, (c.as_mut_ptr(), c.len()), rsc) }
+    unsafe { gemm_into(kernel, shape, a, ab, b, bb, start, (c.as_mut_ptr(), c.len()), rsc) }
 }
 
 /// [`gemm_with`] into the `len` values at `c`, which other threads may be
@@ -136,7 +159,7 @@ pub(crate) unsafe fn gemm_into<E: Element>(
     [rsa, csa]: [usize; 2],
     b: &[E],
     [rsb, csb]: [usize; 2],
-    beta: E,
+    start: Start<'_, E>,
     (c, len): (*mut E, usize),
     rsc: usize,
 ) {
@@ -145,12 +168,16 @@ pub(crate) unsafe fn gemm_into<E: Element>(
         return;
     }
     assert!((m - 1) * rsc + n <= len, "gemm: output out of bounds");
+    if let Start::Rows(values) = start {
+        assert_eq!(values.len(), n, "gemm: a start row of {} values for {n} columns", values.len());
+    }
+    // SAFETY: row `i`'s `n` values are inside the checked `len`.
+    let row = |i: usize| unsafe { std::slice::from_raw_parts_mut(c.add(i * rsc), n) };
     if k == 0 {
-        if beta == E::zero() {
-            for i in 0..m {
-                // SAFETY: row `i`'s `n` values are inside the checked `len`.
-                unsafe { std::slice::from_raw_parts_mut(c.add(i * rsc), n) }.fill(E::zero());
-            }
+        match start {
+            Start::Zero => (0..m).for_each(|i| row(i).fill(E::zero())),
+            Start::Old => {}
+            Start::Rows(values) => (0..m).for_each(|i| row(i).copy_from_slice(values)),
         }
         return;
     }
@@ -166,11 +193,23 @@ pub(crate) unsafe fn gemm_into<E: Element>(
             // The assert makes `E` f32, so the casts only rename the type;
             // `for_shape` chose this kernel only where the CPU runs it.
             let (a, b, c) = (a.as_ptr() as *const f32, b.as_ptr() as *const f32, c as *mut f32);
-            tiled::sgemm([m, k, n], a, [rsa, csa], b, [rsb, csb], beta != E::zero(), c, rsc);
+            let start = match start {
+                Start::Zero => tiled::Start::Zero,
+                Start::Old => tiled::Start::Old,
+                Start::Rows(values) => tiled::Start::Rows(values.as_ptr() as *const f32),
+            };
+            tiled::sgemm([m, k, n], a, [rsa, csa], b, [rsb, csb], start, c, rsc);
             return;
         }
+        let accumulate = match start {
+            Start::Zero => false,
+            Start::Old => true,
+            Start::Rows(values) => {
+                (0..m).for_each(|i| row(i).copy_from_slice(values));
+                true
+            }
+        };
         if kernel == Kernel::Small {
-            let accumulate = beta != E::zero();
             ::gemm::gemm(
                 m,
                 n,
@@ -205,7 +244,7 @@ pub(crate) unsafe fn gemm_into<E: Element>(
             b.as_ptr(),
             rsb as isize,
             csb as isize,
-            beta,
+            if accumulate { E::one() } else { E::zero() },
             c,
             rsc as isize,
             1,
@@ -292,7 +331,16 @@ mod tests {
         (buf, strides)
     }
 
-    /// The product by `kernel`, or by a [`PackedRhs`] when `kernel` is `None`.
+    /// What a test product is added to: nothing, `c`, or a bias row.
+    #[derive(Clone, Copy, Debug)]
+    enum Added {
+        Nothing,
+        Old,
+        Bias,
+    }
+
+    /// The product by `kernel`, or by a [`PackedRhs`] when `kernel` is `None`
+    /// (which takes no bias).
     fn product(
         kernel: Option<Kernel>,
         m: usize,
@@ -300,13 +348,14 @@ mod tests {
         n: usize,
         layout: [bool; 2],
         gap: usize,
-        accumulate: bool,
+        added: Added,
         seed: u64,
     ) {
         let value = |i: usize| ((i as u64 * 2654435761 + seed) % 17) as f32 / 4.0 - 2.0;
         let a: Vec<f32> = (0..m * k).map(value).collect();
         let b: Vec<f32> = (0..k * n).map(|i| value(i + 7)).collect();
         let c0: Vec<f32> = (0..m * n).map(|i| value(i + 3)).collect();
+        let bias: Vec<f32> = (0..n).map(|j| value(j + 11)).collect();
         let (sa, ab) = stored(&a, [m, k], layout[0], gap);
         let (sb, bb) = stored(&b, [k, n], layout[1], gap);
         let rsc = n + gap;
@@ -314,16 +363,29 @@ mod tests {
         for i in 0..m {
             c[i * rsc..i * rsc + n].copy_from_slice(&c0[i * n..(i + 1) * n]);
         }
-        let beta = if accumulate { 1.0 } else { 0.0 };
-        match kernel {
-            Some(kernel) => gemm_with(kernel, [m, k, n], &sa, ab, &sb, bb, beta, &mut c, rsc),
-            None => PackedRhs::new(k, n, &sb, bb).product(m, &sa, ab, beta, &mut c, rsc),
+        let start = match added {
+            Added::Nothing => Start::Zero,
+            Added::Old => Start::Old,
+            Added::Bias => Start::Rows(&bias),
+        };
+        match (kernel, added) {
+            (Some(kernel), _) => gemm_with(kernel, [m, k, n], &sa, ab, &sb, bb, start, &mut c, rsc),
+            (None, Added::Bias) => return,
+            (None, _) => {
+                let beta = if matches!(added, Added::Old) { 1.0 } else { 0.0 };
+                PackedRhs::new(k, n, &sb, bb).product(m, &sa, ab, beta, &mut c, rsc)
+            }
         }
         for i in 0..m {
             for j in 0..n {
+                let before = match added {
+                    Added::Nothing => 0.0,
+                    Added::Old => c0[i * n + j],
+                    Added::Bias => bias[j],
+                };
                 // Small integers over 4: every partial sum is exact in f32.
-                let want = beta * c0[i * n + j] + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();
-                assert_eq!(c[i * rsc + j], want, "{kernel:?} {m}x{k}x{n} {layout:?} at ({i}, {j})");
+                let want = before + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();
+                assert_eq!(c[i * rsc + j], want, "{kernel:?} {m}x{k}x{n} {layout:?} {added:?} at ({i}, {j})");
             }
             assert!(c[i * rsc + n..(i + 1) * rsc].iter().all(|v| v.is_nan()), "{kernel:?} wrote past row {i}");
         }
@@ -342,15 +404,17 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         /// Every kernel, and the prepacked product, computes the exact
-        /// product, for any layout of the operands, with or without
-        /// accumulation, and writes nothing past the output's rows.
+        /// product, for any layout of the operands, added to nothing, to
+        /// the old output or to a bias row, and writes nothing past the
+        /// output's rows.
         #[test]
         fn kernels_compute_the_product(
-            m in 1usize..90, k in 1usize..300, n in 1usize..150,
-            layout in any::<[bool; 2]>(), gap in 0usize..3, accumulate: bool, seed: u64,
+            m in 1usize..90, k in 0usize..300, n in 1usize..150,
+            layout in any::<[bool; 2]>(), gap in 0usize..3, added in 0usize..3, seed: u64,
         ) {
+            let added = [Added::Nothing, Added::Old, Added::Bias][added];
             for kernel in kernels() {
-                product(kernel, m, k, n, layout, gap, accumulate, seed);
+                product(kernel, m, k, n, layout, gap, added, seed);
             }
         }
     }
@@ -368,7 +432,7 @@ mod tests {
                 for kernel in kernels() {
                     let mut c = vec![f32::NAN; m * n];
                     match kernel {
-                        Some(kernel) => gemm_with(kernel, [m, k, n], &src, ab, &src, bb, 0.0, &mut c, n),
+                        Some(kernel) => gemm_with(kernel, [m, k, n], &src, ab, &src, bb, Start::Zero, &mut c, n),
                         None => PackedRhs::new(k, n, &src, bb).product(m, &src, ab, 0.0, &mut c, n),
                     }
                     for (i, j) in (0..m).flat_map(|i| (0..n).map(move |j| (i, j))) {
@@ -389,8 +453,8 @@ mod tests {
     fn large_products_in_every_layout() {
         for layout in [[false, false], [true, false], [false, true], [true, true]] {
             for &(m, k, n) in &[(300, 600, 70), (40, 520, 2100), (130, 260, 600), (32, 300, 1030)] {
-                for kernel in kernels() {
-                    product(kernel, m, k, n, layout, 1, true, 5);
+                for (kernel, added) in kernels().into_iter().flat_map(|k| [(k, Added::Old), (k, Added::Bias)]) {
+                    product(kernel, m, k, n, layout, 1, added, 5);
                 }
             }
         }

@@ -225,8 +225,31 @@ impl Drop for Lines {
 /// `f32` values on a cache line.
 const LINE: usize = 16;
 
-/// `c = a b (+ c when accumulate)` for an `m x k` matrix `a` and a `k x n`
-/// matrix `b` given by (row, column) strides, into `c` with row stride `rsc`.
+/// What a product is added to: nothing (`c` is overwritten), `c`'s old
+/// values, or, in every row of `c`, the values at the pointer (a layer's
+/// bias, one a column), added as each tile is first stored, so that no
+/// second pass over `c` adds them.
+#[derive(Clone, Copy)]
+pub(crate) enum Start {
+    Zero,
+    Old,
+    Rows(*const f32),
+}
+
+impl Start {
+    /// For the rows of `c` at row stride `stride`, where the values added
+    /// to them begin, `(first, step)`: row `r`'s at `first + r step`.
+    fn added(self, c: *const f32, stride: usize) -> Option<(*const f32, usize)> {
+        match self {
+            Start::Zero => None,
+            Start::Old => Some((c, stride)),
+            Start::Rows(first) => Some((first, 0)),
+        }
+    }
+}
+
+/// `c = start + a b` for an `m x k` matrix `a` and a `k x n` matrix `b` given
+/// by (row, column) strides, into `c` with row stride `rsc`.
 /// The tile is 12 x 32 with AVX-512 (24 accumulators of 16 lanes) and 6 x 16
 /// with AVX2 (12 of 8).
 ///
@@ -238,15 +261,15 @@ const LINE: usize = 16;
 ///
 /// # Safety
 /// [`available`] must be true; the strides must address valid `m x k`,
-/// `k x n` and `m x n` matrices inside their allocations, and `c` must alias
-/// neither input.
+/// `k x n` and `m x n` matrices inside their allocations, `c` must alias
+/// neither input, and [`Start::Rows`] must point at `n` values.
 pub(crate) unsafe fn sgemm(
     [m, k, n]: [usize; 3],
     a: *const f32,
     [rsa, csa]: [usize; 2],
     b: *const f32,
     [rsb, csb]: [usize; 2],
-    accumulate: bool,
+    start: Start,
     c: *mut f32,
     rsc: usize,
 ) {
@@ -260,8 +283,8 @@ pub(crate) unsafe fn sgemm(
     // SAFETY: forwarded; the transposed product addresses the same values.
     unsafe {
         match level {
-            Some(Level::Avx512) => blocked::<Zmm, 12, 2, 32>(shape, a, ab, rhs, accumulate, out),
-            Some(Level::Avx2) => blocked::<Ymm, 6, 2, 16>(shape, a, ab, rhs, accumulate, out),
+            Some(Level::Avx512) => blocked::<Zmm, 12, 2, 32>(shape, a, ab, rhs, start, out),
+            Some(Level::Avx2) => blocked::<Ymm, 6, 2, 16>(shape, a, ab, rhs, start, out),
             None => unreachable!("sgemm: the caller checks `available`"),
         }
     }
@@ -332,11 +355,12 @@ pub(crate) unsafe fn sgemm_packed(
 ) {
     let rhs = Rhs::Packed(b.panels.as_ptr(), b.k);
     let out = Output { c, stride: rsc, transposed: false };
+    let start = if accumulate { Start::Old } else { Start::Zero };
     // SAFETY: forwarded; `b` was packed for the same level's tile.
     unsafe {
         match level() {
-            Some(Level::Avx512) => blocked::<Zmm, 8, 2, PACKED_NR_ZMM>([m, b.k, b.n], a, ab, rhs, accumulate, out),
-            Some(Level::Avx2) => blocked::<Ymm, 6, 2, PACKED_NR_YMM>([m, b.k, b.n], a, ab, rhs, accumulate, out),
+            Some(Level::Avx512) => blocked::<Zmm, 8, 2, PACKED_NR_ZMM>([m, b.k, b.n], a, ab, rhs, start, out),
+            Some(Level::Avx2) => blocked::<Ymm, 6, 2, PACKED_NR_YMM>([m, b.k, b.n], a, ab, rhs, start, out),
             None => unreachable!("sgemm_packed: the caller checks `available`"),
         }
     }
@@ -369,6 +393,15 @@ impl Output {
         let offset = if self.transposed { i + j * self.stride } else { i * self.stride + j };
         unsafe { self.c.add(offset) }
     }
+
+    /// The column of `c` that element `(i, j)` of the product lands in.
+    fn column(self, i: usize, j: usize) -> usize {
+        if self.transposed {
+            i
+        } else {
+            j
+        }
+    }
 }
 
 /// [`sgemm`] into `out`, blocked and packed, with the tile `MR x NR` of `I`.
@@ -380,7 +413,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
     a: *const f32,
     [rsa, csa]: [usize; 2],
     rhs: Rhs,
-    accumulate: bool,
+    start: Start,
     out: Output,
 ) {
     debug_assert_eq!(NR, NV * I::LANES);
@@ -445,7 +478,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                     Some(tail) if jr >= whole_cols => tail,
                     _ => unsafe { b_block.at(jr) },
                 };
-                let accumulate = accumulate || pc > 0;
+                let start = if pc > 0 { Start::Old } else { start };
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     let a_block = if direct_a {
@@ -471,10 +504,16 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                         [None, None]
                     };
                     let whole = tails[0].map_or(mc, |(ir, ..)| ir);
-                    let tile = |rows, jr| Tile { rows, cols: NR.min(nc - jr), accumulate, transposed: out.transposed };
+                    let tile = |ir: usize, rows, jr: usize| {
+                        let start = match start {
+                            Start::Rows(v) => Start::Rows(v.wrapping_add(out.column(ic + ir, jc + jr))),
+                            start => start,
+                        };
+                        Tile { rows, cols: NR.min(nc - jr), start, transposed: out.transposed }
+                    };
                     let whole_tile = |ir: usize, jr: usize| {
                         let (a_tile, b_panel) = (unsafe { a_block.at(ir) }, b_panel(jr));
-                        let (c_tile, tile) = (unsafe { out.at(ic + ir, jc + jr) }, tile(MR.min(whole - ir), jr));
+                        let (c_tile, tile) = (unsafe { out.at(ic + ir, jc + jr) }, tile(ir, MR.min(whole - ir), jr));
                         unsafe {
                             if direct_a {
                                 I::kernel::<MR, NV, NR, false>(kc, a_tile, b_panel, c_tile, out.stride, tile)
@@ -487,7 +526,14 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                         for &(ir, rows, a_panel) in tails.iter().flatten() {
                             let (b_panel, c_tile) = (b_panel(jr), unsafe { out.at(ic + ir, jc + jr) });
                             unsafe {
-                                packed_tile::<I, MR, NV, NR>(kc, a_panel, b_panel, c_tile, out.stride, tile(rows, jr))
+                                packed_tile::<I, MR, NV, NR>(
+                                    kc,
+                                    a_panel,
+                                    b_panel,
+                                    c_tile,
+                                    out.stride,
+                                    tile(ir, rows, jr),
+                                )
                             }
                         }
                     };
@@ -698,7 +744,9 @@ unsafe fn pack_panel<I: Isa, const W: usize>(
 pub(super) struct Tile {
     rows: usize,
     cols: usize,
-    accumulate: bool,
+    /// What the tile is added to; [`Start::Rows`] points at the value of
+    /// the tile's first column of `c`.
+    start: Start,
     /// `c` holds the tile's transpose.
     transposed: bool,
 }
@@ -768,11 +816,17 @@ pub(super) unsafe fn kernel<I: Isa, const MR: usize, const NV: usize, const NR: 
             store_transposed::<I, MR, NV, NR>(&acc, c, stride, tile);
             return;
         }
+        // Decided once, so that the stores below stay one loop the compiler
+        // unrolls (with a branch a store, the accumulators spilled).
+        let added = tile.start.added(c, stride);
         for (r, acc) in acc.iter().enumerate().take(tile.rows) {
             let row = c.add(r * stride);
             for (v, &sum) in acc.iter().enumerate() {
                 let (at, cols) = (row.add(v * I::LANES), tile.cols.saturating_sub(v * I::LANES));
-                let sum = if tile.accumulate { I::add(sum, I::load_first(at, cols)) } else { sum };
+                let sum = match added {
+                    Some((first, step)) => I::add(sum, I::load_first(first.add(r * step + v * I::LANES), cols)),
+                    None => sum,
+                };
                 I::store_first(at, cols, sum);
             }
         }
@@ -809,6 +863,8 @@ unsafe fn store_transposed<I: Isa, const MR: usize, const NV: usize, const NR: u
             unsafe { I::store_first(row.as_mut_ptr().add(v * I::LANES), I::LANES, sum) };
         }
     }
+    // Row `j` of `c` holds column `j` of the tile.
+    let added = tile.start.added(c, stride);
     for j in 0..tile.cols {
         // SAFETY: the gather reads rows `0..tile.rows` (at most `MR`, at most
         // `LANES`) of column `j` of `spilled`; row `j` of `c` has the tile's
@@ -816,8 +872,8 @@ unsafe fn store_transposed<I: Isa, const MR: usize, const NV: usize, const NR: u
         unsafe {
             let mut v = I::gather_first(spilled.as_ptr().cast::<f32>().add(j), NR as i32, tile.rows);
             let dst = c.add(j * stride);
-            if tile.accumulate {
-                v = I::add(v, I::load_first(dst, tile.rows));
+            if let Some((first, step)) = added {
+                v = I::add(v, I::load_first(first.add(j * step), tile.rows));
             }
             I::store_first(dst, tile.rows, v);
         }

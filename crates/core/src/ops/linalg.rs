@@ -3,7 +3,7 @@
 //! product is shared between threads by rows, or by columns for a weight
 //! times a small batch.
 
-use crate::gemm::{gemm_into, gemm_with, Kernel, PAR_FLOPS};
+use crate::gemm::{gemm_into, gemm_with, Kernel, Start, PAR_FLOPS};
 use crate::layout::{broadcast_shapes, walk};
 use crate::profile::{scope, Family};
 use crate::tensor::at;
@@ -26,9 +26,10 @@ impl<E> SharedOutput<E> {
     }
 }
 
-/// `a @ b` for `a: [..., m, k]`, `b: [..., k, n]` with broadcast batch dims (unrecorded).
+/// `a @ b` for `a: [..., m, k]`, `b: [..., k, n]` with broadcast batch dims
+/// (unrecorded), plus `bias` (`n` values) in every row when given.
 #[track_caller]
-fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
+fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>, bias: Option<&[E]>) -> Tensor<E> {
     let (ra, rb) = (a.ndim(), b.ndim());
     let (m, k, k2, n) = (a.shape()[ra - 2], a.shape()[ra - 1], b.shape()[rb - 2], b.shape()[rb - 1]);
     let batch = broadcast_shapes(&a.shape()[..ra - 2], &b.shape()[..rb - 2]);
@@ -59,10 +60,12 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
             b.with_data(|db, _| {
                 // Rows `r0..` of batch `bi`'s product, into `c` (whole rows).
                 let kernel = Kernel::for_shape::<E>(m, k, n);
+                // What columns `cols` of the product are added to.
+                let start = |cols: std::ops::Range<usize>| bias.map_or(Start::Zero, |v| Start::Rows(&v[cols]));
                 let product = |bi: usize, r0: usize, c: &mut [E]| {
                     let (oa, ob) = offs[bi];
                     let a = &da[oa + r0 * rsa..];
-                    gemm_with(kernel, [c.len() / n, k, n], a, [rsa, csa], &db[ob..], [rsb, csb], E::zero(), c, n);
+                    gemm_with(kernel, [c.len() / n, k, n], a, [rsa, csa], &db[ob..], [rsb, csb], start(0..n), c, n);
                 };
                 let threads = if nb * m * n * k >= PAR_FLOPS { num_threads() } else { 1 };
                 if let Some(cols) = kernel.columns_per_call(m, n, threads.div_ceil(nb)) {
@@ -84,7 +87,7 @@ fn batched_gemm<E: Element>(a: &Tensor<E>, b: &Tensor<E>) -> Tensor<E> {
                                 [rsa, csa],
                                 &db[ob + j0 * csb..],
                                 [rsb, csb],
-                                E::zero(),
+                                start(j0..j0 + w),
                                 (c, (m - 1) * n + w),
                                 n,
                             )
@@ -157,7 +160,7 @@ impl<E: Element> Tensor<E> {
     #[track_caller]
     fn mm_nd(&self, rhs: &Tensor<E>) -> Tensor<E> {
         let (a, b) = (self.clone(), rhs.clone());
-        batched_gemm(self, rhs).record("matmul", &[self, rhs], move |c, g| {
+        batched_gemm(self, rhs, None).record("matmul", &[self, rhs], move |c, g| {
             smallvec![
                 c.needs(0).then(|| g.mm_nd(&b.transpose(-1, -2)).sum_to(a.shape())),
                 c.needs(1).then(|| a.transpose(-1, -2).mm_nd(g).sum_to(b.shape()))
@@ -191,16 +194,8 @@ impl<E: Element> Tensor<E> {
         let mut out_shape = lead.to_vec();
         out_shape.push(out);
         let x2 = self.reshape(&[rows, k]);
-        let y = {
-            let y = batched_gemm(&x2, &weight.t());
-            if let Some(b) = bias {
-                let bias = b.to_vec();
-                y.with_data_mut(|yd| {
-                    yd.chunks_mut(out).for_each(|r| r.iter_mut().zip(&bias).for_each(|(o, &v)| *o = *o + v))
-                });
-            }
-            y.reshape(&out_shape)
-        };
+        // The bias is added as the product is stored, not in a pass of its own.
+        let y = batched_gemm(&x2, &weight.t(), bias.map(|b| b.to_vec()).as_deref()).reshape(&out_shape);
         let (x, w, x_shape) = (x2, weight.clone(), self.shape().to_vec());
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
