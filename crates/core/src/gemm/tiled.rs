@@ -758,8 +758,9 @@ pub(super) struct Tile {
 /// # Safety
 /// The CPU must have `I`'s features (this runs inlined into
 /// [`Isa::kernel`]); `a` addresses `kc` steps of `MR` rows (zero padding
-/// included), `b` of `NR` columns (zero padding included), and `c` holds the
-/// tile's rows and columns.
+/// included), `b` of `NR` columns (zero padding included), `c` holds the
+/// tile's rows and columns, and a [`Start::Rows`] pointer the values of its
+/// columns.
 #[inline(always)]
 pub(super) unsafe fn kernel<I: Isa, const MR: usize, const NV: usize, const NR: usize, const PACKED_A: bool>(
     kc: usize,
@@ -848,7 +849,7 @@ fn prefetch(p: *const f32) {
 ///
 /// # Safety
 /// The CPU must have `I`'s features; `c` holds the transposed tile's rows and
-/// columns.
+/// columns, and a [`Start::Rows`] pointer the values of the tile's rows.
 #[inline(always)]
 unsafe fn store_transposed<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
     acc: &[[I::V; NV]; MR],
