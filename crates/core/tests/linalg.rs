@@ -289,6 +289,27 @@ fn linear_is_x_times_weight_transposed_plus_bias() {
     assert_eq!(x.linear(&w, None).to_vec(), vec![-1.0, 0.0, 2.5, 3.5]);
 }
 
+/// The bias is added as the product is stored: in f32, on one thread and on
+/// two (a batch times a weight is split by columns, a tall product by rows),
+/// over several blocks of the sum, it lands on the right columns of every
+/// row. Quarters of small integers make every sum exact, so it must equal
+/// the product plus the bias to the bit.
+#[test]
+fn linear_adds_its_bias_to_every_row_on_any_thread_count() {
+    let quarters = |shape: &[usize], seed: usize| {
+        let n: usize = shape.iter().product();
+        Tensor::<f32>::from_vec((0..n).map(|i| ((i * 7 + seed) % 11) as f32 / 4.0 - 1.0).collect(), shape)
+    };
+    for (rows, k, out) in [(20, 300, 530), (300, 600, 200), (7, 5, 3)] {
+        let (x, w, b) = (quarters(&[rows, k], 1), quarters(&[out, k], 2), quarters(&[out], 3));
+        let want = (x.matmul(&w.t()) + &b).to_vec();
+        for threads in [1, 2] {
+            set_num_threads(threads);
+            assert_eq!(x.linear(&w, Some(&b)).to_vec(), want, "{rows}x{k}->{out} on {threads} threads");
+        }
+    }
+}
+
 #[test]
 fn linear_weight_gradient_is_contiguous_like_the_weight() {
     let x = randn(&[4, 3]);
