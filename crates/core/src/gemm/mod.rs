@@ -173,11 +173,12 @@ pub(crate) unsafe fn gemm_into<E: Element>(
     }
     // SAFETY: row `i`'s `n` values are inside the checked `len`.
     let row = |i: usize| unsafe { std::slice::from_raw_parts_mut(c.add(i * rsc), n) };
+    let fill_rows = |values: &[E]| (0..m).for_each(|i| row(i).copy_from_slice(values));
     if k == 0 {
         match start {
             Start::Zero => (0..m).for_each(|i| row(i).fill(E::zero())),
             Start::Old => {}
-            Start::Rows(values) => (0..m).for_each(|i| row(i).copy_from_slice(values)),
+            Start::Rows(values) => fill_rows(values),
         }
         return;
     }
@@ -194,9 +195,9 @@ pub(crate) unsafe fn gemm_into<E: Element>(
             // `for_shape` chose this kernel only where the CPU runs it.
             let (a, b, c) = (a.as_ptr() as *const f32, b.as_ptr() as *const f32, c as *mut f32);
             let start = match start {
-                Start::Zero => tiled::Start::Zero,
-                Start::Old => tiled::Start::Old,
-                Start::Rows(values) => tiled::Start::Rows(values.as_ptr() as *const f32),
+                Start::Zero => Start::Zero,
+                Start::Old => Start::Old,
+                Start::Rows(values) => Start::Rows(std::slice::from_raw_parts(values.as_ptr() as *const f32, n)),
             };
             tiled::sgemm([m, k, n], a, [rsa, csa], b, [rsb, csb], start, c, rsc);
             return;
@@ -205,7 +206,7 @@ pub(crate) unsafe fn gemm_into<E: Element>(
             Start::Zero => false,
             Start::Old => true,
             Start::Rows(values) => {
-                (0..m).for_each(|i| row(i).copy_from_slice(values));
+                fill_rows(values);
                 true
             }
         };

@@ -10,6 +10,7 @@
 
 use super::avx2::Ymm;
 use super::avx512::Zmm;
+use super::Start;
 use std::cell::RefCell;
 
 /// Depth of a packed block: a panel of `a` and a panel of `b` 256 deep stay
@@ -54,7 +55,7 @@ pub(super) trait Isa {
         b: Operand,
         c: *mut f32,
         stride: usize,
-        tile: Tile,
+        tile: Tile<'_>,
     );
 
     /// [`pack`], compiled with the features (so that its copies move whole
@@ -134,7 +135,7 @@ macro_rules! entries {
             b: tiled::Operand,
             c: *mut f32,
             stride: usize,
-            tile: tiled::Tile,
+            tile: tiled::Tile<'_>,
         ) {
             // SAFETY: forwarded, with the features this is compiled for.
             unsafe { tiled::kernel::<Self, MR, NV, NR, PACKED_A>(kc, a, b, c, stride, tile) }
@@ -225,25 +226,16 @@ impl Drop for Lines {
 /// `f32` values on a cache line.
 const LINE: usize = 16;
 
-/// What a product is added to: nothing (`c` is overwritten), `c`'s old
-/// values, or, in every row of `c`, the values at the pointer (a layer's
-/// bias, one a column), added as each tile is first stored, so that no
-/// second pass over `c` adds them.
-#[derive(Clone, Copy)]
-pub(crate) enum Start {
-    Zero,
-    Old,
-    Rows(*const f32),
-}
-
-impl Start {
+impl Start<'_, f32> {
     /// For the rows of `c` at row stride `stride`, where the values added
-    /// to them begin, `(first, step)`: row `r`'s at `first + r step`.
+    /// to them begin, `(first, step)`: row `r`'s at `first + r step`. A
+    /// [`Start::Rows`] is added as each tile is first stored, so that no
+    /// second pass over `c` adds it.
     fn added(self, c: *const f32, stride: usize) -> Option<(*const f32, usize)> {
         match self {
             Start::Zero => None,
             Start::Old => Some((c, stride)),
-            Start::Rows(first) => Some((first, 0)),
+            Start::Rows(first) => Some((first.as_ptr(), 0)),
         }
     }
 }
@@ -262,14 +254,14 @@ impl Start {
 /// # Safety
 /// [`available`] must be true; the strides must address valid `m x k`,
 /// `k x n` and `m x n` matrices inside their allocations, `c` must alias
-/// neither input, and [`Start::Rows`] must point at `n` values.
+/// neither input, and [`Start::Rows`] must hold `n` values.
 pub(crate) unsafe fn sgemm(
     [m, k, n]: [usize; 3],
     a: *const f32,
     [rsa, csa]: [usize; 2],
     b: *const f32,
     [rsb, csb]: [usize; 2],
-    start: Start,
+    start: Start<'_, f32>,
     c: *mut f32,
     rsc: usize,
 ) {
@@ -413,7 +405,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
     a: *const f32,
     [rsa, csa]: [usize; 2],
     rhs: Rhs,
-    start: Start,
+    start: Start<'_, f32>,
     out: Output,
 ) {
     debug_assert_eq!(NR, NV * I::LANES);
@@ -506,7 +498,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                     let whole = tails[0].map_or(mc, |(ir, ..)| ir);
                     let tile = |ir: usize, rows, jr: usize| {
                         let start = match start {
-                            Start::Rows(v) => Start::Rows(v.wrapping_add(out.column(ic + ir, jc + jr))),
+                            Start::Rows(v) => Start::Rows(&v[out.column(ic + ir, jc + jr)..]),
                             start => start,
                         };
                         Tile { rows, cols: NR.min(nc - jr), start, transposed: out.transposed }
@@ -585,7 +577,7 @@ unsafe fn packed_tile<I: Isa, const MR: usize, const NV: usize, const NR: usize>
     b: Operand,
     c: *mut f32,
     stride: usize,
-    tile: Tile,
+    tile: Tile<'_>,
 ) {
     // SAFETY: each kernel reads no more rows of the panel than its `MR`
     // holds (zero padding included) and stores only the tile's rows.
@@ -741,12 +733,12 @@ unsafe fn pack_panel<I: Isa, const W: usize>(
 
 /// The part of a register tile that lands in `c`, and how.
 #[derive(Clone, Copy)]
-pub(super) struct Tile {
+pub(super) struct Tile<'a> {
     rows: usize,
     cols: usize,
-    /// What the tile is added to; [`Start::Rows`] points at the value of
+    /// What the tile is added to; [`Start::Rows`] begins at the value of
     /// the tile's first column of `c`.
-    start: Start,
+    start: Start<'a, f32>,
     /// `c` holds the tile's transpose.
     transposed: bool,
 }
@@ -759,7 +751,7 @@ pub(super) struct Tile {
 /// The CPU must have `I`'s features (this runs inlined into
 /// [`Isa::kernel`]); `a` addresses `kc` steps of `MR` rows (zero padding
 /// included), `b` of `NR` columns (zero padding included), `c` holds the
-/// tile's rows and columns, and a [`Start::Rows`] pointer the values of its
+/// tile's rows and columns, and a [`Start::Rows`] the values of its
 /// columns.
 #[inline(always)]
 pub(super) unsafe fn kernel<I: Isa, const MR: usize, const NV: usize, const NR: usize, const PACKED_A: bool>(
@@ -768,7 +760,7 @@ pub(super) unsafe fn kernel<I: Isa, const MR: usize, const NV: usize, const NR: 
     b: Operand,
     c: *mut f32,
     stride: usize,
-    tile: Tile,
+    tile: Tile<'_>,
 ) {
     let a_lane = if PACKED_A { 1 } else { a.lane };
     let (mut ap, mut bp) = (a.ptr, b.ptr);
@@ -849,13 +841,13 @@ fn prefetch(p: *const f32) {
 ///
 /// # Safety
 /// The CPU must have `I`'s features; `c` holds the transposed tile's rows and
-/// columns, and a [`Start::Rows`] pointer the values of the tile's rows.
+/// columns, and a [`Start::Rows`] the values of the tile's rows.
 #[inline(always)]
 unsafe fn store_transposed<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
     acc: &[[I::V; NV]; MR],
     c: *mut f32,
     stride: usize,
-    tile: Tile,
+    tile: Tile<'_>,
 ) {
     let mut spilled = [[0f32; NR]; MR];
     for (row, acc) in spilled.iter_mut().zip(acc) {
