@@ -5,6 +5,7 @@
 use crate::kernels::fold8;
 use crate::ops::nn::{for_each_block, with_contiguous};
 use crate::profile::{scope, Family};
+use crate::simd::vectorized;
 use crate::tape::is_grad_enabled;
 use crate::tensor::at;
 use crate::threads::{map_tasks, PAR_MIN, ROW_TASK_MIN};
@@ -60,24 +61,14 @@ impl<E: Element> Tensor<E> {
         let (mean, rstd) = with_contiguous(self, |x| {
             // Rows are independent: any split gives the same bits.
             let stats: Vec<(E, E)> = map_tasks(rows.div_ceil(per_task), parallel, |t| {
-                let rows = x[t * per_task * d..].chunks_exact(d).take(per_task);
-                let stats = rows.map(|x| {
-                    let m = fold8(x.len(), 0.0, |i| x[i].f64(), |a, b| a + b) / d as f64;
-                    let var = fold8(x.len(), 0.0, |i| (x[i].f64() - m) * (x[i].f64() - m), |a, b| a + b) / d as f64;
-                    (E::of(m), E::of(1.0 / (var + eps).sqrt()))
-                });
-                stats.collect::<Vec<_>>()
+                let mut stats = Vec::with_capacity(per_task);
+                let x = &x[t * per_task * d..];
+                row_stats(&x[..x.len().min(per_task * d)], d, eps, &mut stats);
+                stats
             })
             .concat();
             for_each_block(&mut y, d, parallel, |r, y| {
-                let (x, (m, s)) = (&x[r * d..(r + 1) * d], stats[r]);
-                y.iter_mut().zip(x).for_each(|(o, &v)| *o = (v - m) * s);
-                if let Some(w) = &w {
-                    y.iter_mut().zip(w).for_each(|(o, &w)| *o = *o * w);
-                }
-                if let Some(b) = &b {
-                    y.iter_mut().zip(b).for_each(|(o, &b)| *o = *o + b);
-                }
+                normalize_row(&x[r * d..(r + 1) * d], stats[r], w.as_deref(), b.as_deref(), y)
             });
             stats.into_iter().unzip::<E, E, Vec<E>, Vec<E>>()
         });
@@ -131,32 +122,18 @@ fn layer_norm_grads<E: Element>(
     let (dw, db) = with_contiguous(x, |xs| {
         with_contiguous(g, |gs| {
             for_each_block(&mut dx, d, parallel, |r, dx| {
-                let (m, s, g) = (mean[r], rstd[r], &gs[r * d..(r + 1) * d]);
-                let ghat: Vec<E> = match &w {
-                    Some(w) => g.iter().zip(w).map(|(&g, &w)| g * w).collect(),
-                    None => g.to_vec(),
-                };
-                // x̂ goes in `dx` until the last loop overwrites it.
-                dx.iter_mut().zip(&xs[r * d..(r + 1) * d]).for_each(|(o, &v)| *o = (v - m) * s);
-                let sum_g = fold8(d, 0.0, |i| ghat[i].f64(), |a, b| a + b);
-                let sum_gx = fold8(d, 0.0, |i| (ghat[i] * dx[i]).f64(), |a, b| a + b);
-                let (mean_g, mean_gx) = (E::of(sum_g / d as f64), E::of(sum_gx / d as f64));
-                dx.iter_mut().zip(&ghat).for_each(|(o, &g)| *o = s * (g - mean_g - *o * mean_gx));
+                let (x, g) = (&xs[r * d..(r + 1) * d], &gs[r * d..(r + 1) * d]);
+                row_input_grad(x, g, w.as_deref(), (mean[r], rstd[r]), dx)
             });
             // dw and db: fixed blocks of rows summed in order, so the result
             // does not depend on the thread count.
             let blocks = rows.clamp(1, PARAM_GRAD_BLOCKS);
             let partials = map_tasks(blocks, parallel && (need_w || need_b), |bi| {
                 let (mut dw, mut db) = (vec![E::zero(); d], vec![E::zero(); d]);
-                for r in bi * rows / blocks..(bi + 1) * rows / blocks {
-                    let (x, g, (m, s)) = (&xs[r * d..(r + 1) * d], &gs[r * d..(r + 1) * d], (mean[r], rstd[r]));
-                    if need_w {
-                        dw.iter_mut().zip(g).zip(x).for_each(|((o, &g), &v)| *o = *o + g * ((v - m) * s));
-                    }
-                    if need_b {
-                        db.iter_mut().zip(g).for_each(|(o, &g)| *o = *o + g);
-                    }
-                }
+                let r = bi * rows / blocks..(bi + 1) * rows / blocks;
+                let (x, g) = (&xs[r.start * d..r.end * d], &gs[r.start * d..r.end * d]);
+                let stats = (&mean[r.clone()], &rstd[r]);
+                add_param_grads(x, g, d, stats, need_w.then_some(&mut dw[..]), need_b.then_some(&mut db[..]));
                 (dw, db)
             });
             let (mut dw, mut db) = (vec![E::zero(); d], vec![E::zero(); d]);
@@ -172,6 +149,88 @@ fn layer_norm_grads<E: Element>(
         need_w.then(|| Tensor::from_vec(dw, norm_shape)),
         need_b.then(|| Tensor::from_vec(db, norm_shape)),
     )
+}
+
+vectorized! {
+    /// The mean and `1 / sqrt(var + eps)` of each row of `d` values of `x`,
+    /// accumulated in f64, pushed onto `stats`.
+    fn row_stats<E: Element>(x: &[E], d: usize, eps: f64, stats: &mut Vec<(E, E)>) {
+        for x in x.chunks_exact(d) {
+            let m = fold8([x], 0.0, |[v]| v.f64(), |a, b| a + b) / d as f64;
+            let var = fold8([x], 0.0, |[v]| (v.f64() - m) * (v.f64() - m), |a, b| a + b) / d as f64;
+            stats.push((E::of(m), E::of(1.0 / (var + eps).sqrt())));
+        }
+    }
+}
+
+vectorized! {
+    /// One row of the output from its row `x` and `stats = (mean, rstd)`:
+    /// `(x - mean) rstd`, times the weight and plus the bias where given.
+    fn normalize_row<E: Element>(x: &[E], stats: (E, E), w: Option<&[E]>, b: Option<&[E]>, y: &mut [E]) {
+        let (m, s) = stats;
+        y.iter_mut().zip(x).for_each(|(o, &v)| *o = (v - m) * s);
+        if let Some(w) = w {
+            y.iter_mut().zip(w).for_each(|(o, &w)| *o = *o * w);
+        }
+        if let Some(b) = b {
+            y.iter_mut().zip(b).for_each(|(o, &b)| *o = *o + b);
+        }
+    }
+}
+
+vectorized! {
+    /// One row of the input's gradient from the row's `x`, its output
+    /// gradient `g` and `stats = (mean, rstd)`: with `x̂ = (x - mean) rstd`
+    /// and `ĝ = g w`, `rstd (ĝ - mean(ĝ) - x̂ mean(ĝ x̂))`.
+    fn row_input_grad<E: Element>(x: &[E], g: &[E], w: Option<&[E]>, stats: (E, E), dx: &mut [E]) {
+        let (m, s) = stats;
+        let d = x.len() as f64;
+        // x̂ goes in `dx` until the last loop overwrites it.
+        dx.iter_mut().zip(x).for_each(|(o, &v)| *o = (v - m) * s);
+        let (sum_g, sum_gx) = match w {
+            Some(w) => (
+                fold8([g, w], 0.0, |[g, w]| (g * w).f64(), |a, b| a + b),
+                fold8([g, w, &*dx], 0.0, |[g, w, x]| (g * w * x).f64(), |a, b| a + b),
+            ),
+            None => (
+                fold8([g], 0.0, |[g]| g.f64(), |a, b| a + b),
+                fold8([g, &*dx], 0.0, |[g, x]| (g * x).f64(), |a, b| a + b),
+            ),
+        };
+        let (mean_g, mean_gx) = (E::of(sum_g / d), E::of(sum_gx / d));
+        let out = |o: &mut E, ghat: E| *o = s * (ghat - mean_g - *o * mean_gx);
+        match w {
+            Some(w) => dx.iter_mut().zip(g).zip(w).for_each(|((o, &g), &w)| out(o, g * w)),
+            None => dx.iter_mut().zip(g).for_each(|(o, &g)| out(o, g)),
+        }
+    }
+}
+
+vectorized! {
+    /// Adds the rows of `d` values of `x`, with their output gradients `g`,
+    /// to the weight's gradient `dw` (`g x̂`) and the bias's `db` (`g`),
+    /// those that are wanted; `stats` are the rows' means and rstds.
+    fn add_param_grads<E: Element>(
+        x: &[E],
+        g: &[E],
+        d: usize,
+        stats: (&[E], &[E]),
+        dw: Option<&mut [E]>,
+        db: Option<&mut [E]>,
+    ) {
+        // (An empty normalized shape has no rows to add.)
+        let rows = x.chunks_exact(d.max(1)).zip(g.chunks_exact(d.max(1))).zip(stats.0.iter().zip(stats.1));
+        if let Some(dw) = dw {
+            for ((x, g), (&m, &s)) in rows.clone() {
+                dw.iter_mut().zip(g).zip(x).for_each(|((o, &g), &v)| *o = *o + g * ((v - m) * s));
+            }
+        }
+        if let Some(db) = db {
+            for ((_, g), _) in rows {
+                db.iter_mut().zip(g).for_each(|(o, &g)| *o = *o + g);
+            }
+        }
+    }
 }
 
 /// The gradients of [`Tensor::layer_norm`] from differentiable ops.

@@ -25,9 +25,9 @@ vectorized! {
         if inner == 1 {
             // One contiguous row: the exponentials in a loop of their own,
             // which vectorises; the max and the sum as interleaved folds.
-            let max = fold8(size, E::neg_infinity(), |i| src[i], |m, v| if v > m { v } else { m });
+            let max = fold8([src], E::neg_infinity(), |[v]| v, |m, v| if v > m { v } else { m });
             dst.iter_mut().zip(src).for_each(|(o, &v)| *o = math::exp(v - max));
-            let sum = fold8(size, E::zero(), |i| dst[i], |a, b| a + b);
+            let sum = fold8([&*dst], E::zero(), |[v]| v, |a, b| a + b);
             if log {
                 let shift = max + sum.ln();
                 dst.iter_mut().zip(src).for_each(|(o, &v)| *o = v - shift);
@@ -79,7 +79,7 @@ vectorized! {
         let term = |y: E, g: E| if log { g } else { g * y };
         let grad = |y: E, g: E, s: E| if log { g - math::exp(y) * s } else { y * (g - s) };
         if inner == 1 {
-            let s = fold8(size, E::zero(), |i| term(y[i], g[i]), |a, b| a + b);
+            let s = fold8([y, g], E::zero(), |[y, g]| term(y, g), |a, b| a + b);
             dx.iter_mut().zip(y).zip(g).for_each(|((d, &y), &g)| *d = grad(y, g, s));
             return;
         }
