@@ -53,6 +53,7 @@ impl<E: Element> Tensor<E> {
                 cell_rows(
                     hs,
                     &mut act[r * 4 * hs..(r + 1) * 4 * hs],
+                    None,
                     &c[rows.clone()],
                     c_out,
                     &mut tanh_c[rows],
@@ -176,8 +177,7 @@ impl<E: Element> Tensor<E> {
                             // gi_t + h w_hhᵀ, summed as the loop of ops sums it.
                             rhs.product(rows.len(), &h, [hs, 1], E::zero(), act[t], g4);
                             let gi = step_rows(gi, t, b, rows.clone(), g4);
-                            act[t].iter_mut().zip(gi).for_each(|(a, &x)| *a = x + *a);
-                            cell_rows(hs, act[t], &c, cells[t], tanh_c[t], out[t]);
+                            cell_rows(hs, act[t], Some(gi), &c, cells[t], tanh_c[t], out[t]);
                             h.copy_from_slice(out[t]);
                             c.copy_from_slice(cells[t]);
                         }
@@ -351,19 +351,33 @@ fn lstm_sequence_grads_composed<E: Element>(
 
 vectorized! {
     /// The LSTM cell on rows of `hs` units: `gates` holds the rows'
-    /// pre-activations `[rows, 4 hs]` on entry and their activated gates
-    /// (σ(i), σ(f), tanh(g), σ(o)) on exit; writes `c' = σ(f) c + σ(i)
-    /// tanh(g)`, `tanh(c')` and `h' = σ(o) tanh(c')`, each `[rows, hs]`.
+    /// pre-activations `[rows, 4 hs]` on entry (to which `input`, of the same
+    /// shape, is added first where given: a sequence's input gates) and their
+    /// activated gates (σ(i), σ(f), tanh(g), σ(o)) on exit; writes `c' = σ(f)
+    /// c + σ(i) tanh(g)`, `tanh(c')` and `h' = σ(o) tanh(c')`, each `[rows,
+    /// hs]`.
     ///
     /// The gates are activated a row at a time in loops of their own, then
     /// combined: one loop doing it all is too long for the CPU to overlap
     /// one element's chain of exponentials with the next (measured on a Zen 3
     /// core, `lstm_cell` of 32 x 256 units: 8.7 -> 7.5 ns a unit). The values
     /// are the same either way.
-    fn cell_rows<E: Element>(hs: usize, gates: &mut [E], c: &[E], c_new: &mut [E], tanh_c: &mut [E], h: &mut [E]) {
+    fn cell_rows<E: Element>(
+        hs: usize,
+        gates: &mut [E],
+        input: Option<&[E]>,
+        c: &[E],
+        c_new: &mut [E],
+        tanh_c: &mut [E],
+        h: &mut [E],
+    ) {
         for (r, gates) in gates.chunks_exact_mut(4 * hs).enumerate() {
             let row = r * hs..(r + 1) * hs;
             let (c, c_new, tanh_c, h) = (&c[row.clone()], &mut c_new[row.clone()], &mut tanh_c[row.clone()], &mut h[row]);
+            if let Some(input) = input {
+                let input = &input[r * 4 * hs..(r + 1) * 4 * hs];
+                gates.iter_mut().zip(input).for_each(|(a, &x)| *a = x + *a);
+            }
             let [i, f, g, o] = quarters_mut(gates, hs);
             for gate in [&mut *i, &mut *f, &mut *o] {
                 gate.iter_mut().for_each(|v| *v = sigmoid(*v));
