@@ -83,7 +83,7 @@ impl<E: Element> Tensor<E> {
                         let (gates, rows) = (r * 4 * hs..(r + 1) * 4 * hs, r * hs..(r + 1) * hs);
                         let (act, dgates) = (&act[gates.clone()], &mut dgates[gates]);
                         let (t, c) = (&tanh_c[rows.clone()], &c[rows.clone()]);
-                        cell_rows_backward(hs, act, t, c, dh, dc_new, dgates, &mut dc[rows]);
+                        cell_rows_backward(hs, act, t, c, dh, None, dc_new, dgates, &mut dc[rows]);
                     }
                 })
             });
@@ -278,18 +278,16 @@ impl<E: Element> SavedSequence<E> {
                 let states = zip_parts([split_rows(&mut dh0, &parts, hs), split_rows(&mut dc0, &parts, hs)]);
                 let tasks: Vec<_> = tasks.into_iter().zip(states).zip(&parts).collect();
                 for_each_task(tasks, |(([mut dgates], [dh_rec, dc]), rows)| {
-                    let n = rows.len() * hs;
                     let at = |buf, t, width| step_rows(buf, t, b, rows.clone(), width);
-                    let (mut dh, mut dc_new) = (vec![E::zero(); n], at(g, steps, hs).to_vec());
+                    let mut dc_new = at(g, steps, hs).to_vec();
                     dh_rec.fill(E::zero());
                     for t in order.forward().rev() {
-                        dh.iter_mut().zip(at(g, t, hs)).zip(&*dh_rec).for_each(|((d, &a), &r)| *d = a + r);
                         let c_prev = match order.previous(t) {
                             Some(p) => at(&cells, p, hs),
                             None => &c0[rows.start * hs..rows.end * hs],
                         };
                         let (act, tanh_c, dgates) = (at(&act, t, g4), at(&tanh_c, t, hs), &mut *dgates[t]);
-                        cell_rows_backward(hs, act, tanh_c, c_prev, &dh, &dc_new, dgates, dc);
+                        cell_rows_backward(hs, act, tanh_c, c_prev, at(g, t, hs), Some(dh_rec), &dc_new, dgates, dc);
                         rhs.product(rows.len(), dgates, [g4, 1], E::zero(), dh_rec, hs);
                         dc_new.copy_from_slice(dc);
                     }
@@ -394,14 +392,17 @@ vectorized! {
 
 vectorized! {
     /// The backward of [`cell_rows`]: from the rows' activated gates,
-    /// `tanh(c')`, the old cell state `c` and the gradients of `h'` and `c'`,
-    /// the gradients of the pre-activations and of `c`.
+    /// `tanh(c')`, the old cell state `c` and the gradients of `h'` (`dh`,
+    /// plus `dh_rec` where given: a sequence's gradient that comes back
+    /// through the recurrence) and `c'`, the gradients of the
+    /// pre-activations and of `c`.
     fn cell_rows_backward<E: Element>(
         hs: usize,
         act: &[E],
         tanh_c: &[E],
         c: &[E],
         dh: &[E],
+        dh_rec: Option<&[E]>,
         dc_new: &[E],
         dgates: &mut [E],
         dc: &mut [E],
@@ -410,16 +411,21 @@ vectorized! {
         for (r, (act, dgates)) in act.chunks_exact(4 * hs).zip(dgates.chunks_exact_mut(4 * hs)).enumerate() {
             let row = r * hs..(r + 1) * hs;
             let (tanh_c, c, dh, dc_new) = (&tanh_c[row.clone()], &c[row.clone()], &dh[row.clone()], &dc_new[row.clone()]);
+            let dh_rec = dh_rec.map(|d| &d[row.clone()]);
             let dc = &mut dc[row];
             let [i, f, gg, o] = quarters(act, hs);
             let [di, df, dg, d_o] = quarters_mut(dgates, hs);
             for j in 0..hs {
+                let dh = match dh_rec {
+                    Some(rec) => dh[j] + rec[j],
+                    None => dh[j],
+                };
                 let t = tanh_c[j];
-                let dct = dc_new[j] + dh[j] * o[j] * (one - t * t);
+                let dct = dc_new[j] + dh * o[j] * (one - t * t);
                 di[j] = dct * gg[j] * i[j] * (one - i[j]);
                 df[j] = dct * c[j] * f[j] * (one - f[j]);
                 dg[j] = dct * i[j] * (one - gg[j] * gg[j]);
-                d_o[j] = dh[j] * t * o[j] * (one - o[j]);
+                d_o[j] = dh * t * o[j] * (one - o[j]);
                 dc[j] = dct * f[j];
             }
         }
