@@ -270,6 +270,28 @@ proptest! {
         }
     }
 
+    /// Unit-stride convolutions of contiguous inputs whose output rows are
+    /// as long as the input's ("same" padding along x), where im2col copies
+    /// each tap's patch row as one run of the plane and zeroes the positions
+    /// that wrapped past a row's ends.
+    #[test]
+    fn same_padding_runs_match_the_definition(
+        x in tensor(vec![2, 2, 4, 5], -1.0, 1.0),
+        w in tensor(vec![2, 2, 3, 3], -1.0, 1.0),
+        b in tensor(vec![2], -1.0, 1.0),
+        ky in 0usize..3,
+    ) {
+        // Kernel heights 1 to 3 (padded 0, 1, 1), width 3 (padded 1).
+        let w = w.narrow(2, 0, ky + 1);
+        let opts = Conv2dOptions { padding: [ky.min(1), 1], ..Default::default() };
+        let want = direct_conv2d(&x, &w, &b.to_vec(), [1, 1], opts.padding, [1, 1], 1);
+        let got = x.conv2d(&w, Some(&b), &opts);
+        prop_assert_eq!(got.shape(), want.shape());
+        assert_close(&got.to_vec(), &want.to_vec(), 1e-12);
+        let f = |xs: &[Tensor<f64>]| xs[0].conv2d(&xs[1], Some(&xs[2]), &opts);
+        ok(gradcheck(f, &[x.clone(), w.contiguous(), b.clone()]))?;
+    }
+
     #[test]
     fn conv2d_derivatives(c in conv_case()) {
         let opts = c.opts;
