@@ -11,7 +11,7 @@ use super::nn::{for_each_block, with_contiguous};
 use crate::profile::{scope, Family};
 use crate::simd::vectorized;
 use crate::tensor::at;
-use crate::threads::PAR_MIN;
+use crate::threads::{for_each_task, PAR_MIN, ROW_TASK_MIN};
 use crate::{Element, IndexTensor, Tensor};
 use smallvec::smallvec;
 use std::panic::Location;
@@ -122,15 +122,17 @@ fn adaptive_windows(size: usize, out: usize) -> Vec<Win> {
         .collect()
 }
 
-/// The arg-max (flat plane index) of every window of every plane of `x`.
-/// Like PyTorch, a NaN wins and ties keep the first maximum.
-fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> Vec<i64> {
+/// The arg-max (flat plane index) of every window of every plane of `x`, and
+/// the maximum itself (-inf for an empty window). Like PyTorch, a NaN wins
+/// and ties keep the first maximum.
+fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> (Vec<i64>, Vec<E>) {
     let _profile = scope(Family::Conv);
     let (p, [oh, ow]) = (geo.big[0] * geo.big[1], geo.small());
     let q = oh * ow;
-    let mut idx = vec![NONE; x.numel() / p.max(1) * q];
+    let outputs = x.numel() / p.max(1) * q;
+    let (mut idx, mut max) = (vec![NONE; outputs], crate::buffers::filled(outputs, E::neg_infinity()));
     if p == 0 || q == 0 {
-        return idx;
+        return (idx, max);
     }
     assert!(p < EMPTY as usize, "{}: planes of {p} elements are too large", geo.name);
     // Every plane has the same windows: for each tap, in row-major window
@@ -146,30 +148,90 @@ fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> Vec<i64> {
             }
         }));
     }
+    let grid = Grid::of(geo);
+    // Planes are independent: whole ones a task, at least ROW_TASK_MIN outputs.
+    let planes = ROW_TASK_MIN.div_ceil(q) * q;
+    let tasks: Vec<_> = idx.chunks_mut(planes).zip(max.chunks_mut(planes)).enumerate().collect();
     with_contiguous(x, |xd| {
-        for_each_block(&mut idx, q, xd.len() >= PAR_MIN, |b, out| {
+        let task = |(t, (idx, max)): (usize, (&mut [i64], &mut [E]))| {
             let mut scratch = Scratch { best: vec![E::zero(); q], arg: vec![EMPTY; q], value: vec![E::zero(); q] };
-            argmax_plane(&xd[b * p..(b + 1) * p], &tap_indices, out, &mut scratch);
-        });
+            for (b, (out, max)) in idx.chunks_mut(q).zip(max.chunks_mut(q)).enumerate() {
+                let b = t * planes / q + b;
+                argmax_plane(&xd[b * p..(b + 1) * p], &tap_indices, grid, out, &mut scratch);
+                max.copy_from_slice(&scratch.best);
+            }
+        };
+        match xd.len() >= PAR_MIN {
+            true => for_each_task(tasks, task),
+            false => tasks.into_iter().for_each(task),
+        }
     });
-    idx
+    (idx, max)
+}
+
+/// Windows that are all whole and evenly spaced (no padding reached, no
+/// partial window): output `(oy, ox)`'s tap `(ky, kx)` reads plane position
+/// `(oy s0 + ky d0, ox s1 + kx d1)`, so a tap's values are strided runs of
+/// the plane's rows rather than a gather.
+#[derive(Clone, Copy)]
+struct Grid {
+    width: usize,
+    out: [usize; 2],
+    taps_x: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+}
+
+impl Grid {
+    /// The grid of `geo`'s windows, if they form one.
+    fn of(geo: &PoolGeom) -> Option<Grid> {
+        let axis = |a: usize| {
+            let w = geo.wins[a].first()?;
+            let step = geo.wins[a].get(1).map_or(1, |v| v.start - w.start);
+            let regular = geo.wins[a].iter().enumerate().all(|(o, v)| v.start == o * step && v.len == w.len);
+            (regular && w.len > 0 && step > 0).then_some((step, w.step, w.len))
+        };
+        let ((s0, d0, _), (s1, d1, k1)) = (axis(0)?, axis(1)?);
+        Some(Grid { width: geo.big[1], out: geo.small(), taps_x: k1, stride: [s0, s1], dilation: [d0, d1] })
+    }
+
+    /// Tap `t`'s value for every output of `plane`, into `values`.
+    #[inline(always)]
+    fn gather<E: Copy>(self, plane: &[E], t: usize, values: &mut [E]) {
+        let (ky, kx, s1) = (t / self.taps_x, t % self.taps_x, self.stride[1]);
+        for (oy, row) in values.chunks_exact_mut(self.out[1]).enumerate() {
+            let start = (oy * self.stride[0] + ky * self.dilation[0]) * self.width + kx * self.dilation[1];
+            let src = &plane[start..start + (self.out[1] - 1) * s1 + 1];
+            row.iter_mut().zip(src.iter().step_by(s1)).for_each(|(v, &x)| *v = x);
+        }
+    }
 }
 
 vectorized! {
     /// The arg-max of each window of `plane`: `out[o]` is the plane index of
     /// output `o`'s maximum (`NONE` for an empty window), from
     /// `tap_indices`, one block of outputs' plane indices per tap in window
-    /// order. Each tap's values are first gathered side by side, so that the
+    /// order. Each tap's values are first gathered side by side (read as
+    /// strided runs of rows where the windows form a `grid`), so that the
     /// comparisons, selects rather than branches, run many outputs at a time.
-    fn argmax_plane<E: Element>(plane: &[E], tap_indices: &[u32], out: &mut [i64], scratch: &mut Scratch<E>) {
+    fn argmax_plane<E: Element>(
+        plane: &[E],
+        tap_indices: &[u32],
+        grid: Option<Grid>,
+        out: &mut [i64],
+        scratch: &mut Scratch<E>,
+    ) {
         let Scratch { best, arg, value } = scratch;
         best.fill(E::neg_infinity());
         arg.fill(EMPTY);
         let last = plane.len() - 1;
-        for tap in tap_indices.chunks_exact(out.len()) {
-            for (v, &i) in value.iter_mut().zip(tap) {
+        for (t, tap) in tap_indices.chunks_exact(out.len()).enumerate() {
+            match grid {
+                Some(grid) => grid.gather(plane, t, value),
                 // A tap past its window reads (and ignores) the plane's start.
-                *v = plane[(if i == EMPTY { 0 } else { i as usize }).min(last)];
+                None => value.iter_mut().zip(tap).for_each(|(v, &i)| {
+                    *v = plane[(if i == EMPTY { 0 } else { i as usize }).min(last)];
+                }),
             }
             for (((a, max), &v), &i) in arg.iter_mut().zip(best.iter_mut()).zip(&*value).zip(tap) {
                 // `&` and `|`, not `&&` and `||`: no branch to take.
@@ -211,7 +273,6 @@ impl<E: Element> Tensor<E> {
         let _profile = scope(Family::Conv);
         let q = out_shape[out_shape.len() - 2..].iter().product::<usize>();
         let p = self.shape()[self.ndim() - 2..].iter().product::<usize>();
-        let in_shape: Vec<usize> = self.shape().into();
         let mut out = crate::buffers::filled(idx.len(), fill);
         with_contiguous(self, |xd| {
             for (b, (outs, ids)) in out.chunks_mut(q.max(1)).zip(idx.chunks(q.max(1))).enumerate() {
@@ -223,8 +284,15 @@ impl<E: Element> Tensor<E> {
                 }
             }
         });
-        Tensor::from_vec(out, &out_shape)
-            .record("max_pool2d", &[self], move |_, g| smallvec![Some(g.pool_put(idx.clone(), in_shape.clone()))])
+        self.record_take(Tensor::from_vec(out, &out_shape), idx)
+    }
+
+    /// `values`, the elements of `self` at `idx` (as [`pool_take`](Self::pool_take)
+    /// gives them), recorded as that op.
+    #[track_caller]
+    fn record_take(&self, values: Tensor<E>, idx: Arc<Vec<i64>>) -> Tensor<E> {
+        let in_shape: Vec<usize> = self.shape().into();
+        values.record("max_pool2d", &[self], move |_, g| smallvec![Some(g.pool_put(idx.clone(), in_shape.clone()))])
     }
 
     /// Zeros of `in_shape` with element `o` of each plane of `self` added at
@@ -315,9 +383,10 @@ impl<E: Element> Tensor<E> {
     /// `spatial` dims.
     #[track_caller]
     fn max_pool_windows(&self, geo: PoolGeom, spatial: usize) -> (Tensor<E>, IndexTensor) {
-        let idx = Arc::new(max_pool_raw(self, &geo));
-        let out_shape = with_tail(self.shape(), geo.small());
-        let mut out = self.pool_take(idx.clone(), out_shape, E::neg_infinity());
+        let (idx, max) = max_pool_raw(self, &geo);
+        let idx = Arc::new(idx);
+        // The maxima are the values at the arg-maxes, -inf where a window is empty.
+        let mut out = self.record_take(Tensor::from_vec(max, &with_tail(self.shape(), geo.small())), idx.clone());
         if spatial == 1 {
             out = out.squeeze(-2);
         }
