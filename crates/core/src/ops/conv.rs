@@ -351,6 +351,14 @@ fn fold_raw<E: Element>(cols: &Tensor<E>, g: &Geom) -> Tensor<E> {
     Tensor::from_vec(out, &[n, c, g.big[0], g.big[1]])
 }
 
+/// A convolution's bias gradient from its output's `[N, C, H, W]` gradient:
+/// each plane summed where it lies, then the samples. Summed over `[0, 2, 3]`
+/// at once, the reduction first copied the gradient into channel-major order
+/// (on a Zen 4 core, 3% of the cnn workload on one thread, 8% on two).
+fn bias_grad<E: Element>(g: &Tensor<E>) -> Tensor<E> {
+    g.sum_dims(&[2, 3], false).sum_dims(&[0], false)
+}
+
 impl<E: Element> Tensor<E> {
     /// Recorded `conv(self, w) + b` on checked 4-d operands.
     #[track_caller]
@@ -362,7 +370,7 @@ impl<E: Element> Tensor<E> {
             smallvec![
                 c.needs(0).then(|| gr.conv_transpose_prim(&wt, None, g, groups)),
                 c.needs(1).then(|| x.conv_weight_grad(gr, g, groups)),
-                c.needs(2).then(|| gr.sum_dims(&[0, 2, 3], false)),
+                c.needs(2).then(|| bias_grad(gr)),
             ]
         })
     }
@@ -377,7 +385,7 @@ impl<E: Element> Tensor<E> {
             smallvec![
                 c.needs(0).then(|| gr.conv_prim(&wt, None, g, groups)),
                 c.needs(1).then(|| gr.conv_weight_grad(&x, g, groups)),
-                c.needs(2).then(|| gr.sum_dims(&[0, 2, 3], false)),
+                c.needs(2).then(|| bias_grad(gr)),
             ]
         })
     }
