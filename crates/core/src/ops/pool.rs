@@ -187,7 +187,8 @@ impl Grid {
     fn of(geo: &PoolGeom) -> Option<Grid> {
         let axis = |a: usize| {
             let w = geo.wins[a].first()?;
-            let step = geo.wins[a].get(1).map_or(1, |v| v.start - w.start);
+            // (Clipped by padding, a later window can start before an earlier one.)
+            let step = geo.wins[a].get(1).map_or(Some(1), |v| v.start.checked_sub(w.start))?;
             let regular = geo.wins[a].iter().enumerate().all(|(o, v)| v.start == o * step && v.len == w.len);
             (regular && w.len > 0 && step > 0).then_some((step, w.step, w.len))
         };
