@@ -130,7 +130,8 @@ fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> (Vec<i64>, Vec<E>)
     let (p, [oh, ow]) = (geo.big[0] * geo.big[1], geo.small());
     let q = oh * ow;
     let outputs = x.numel() / p.max(1) * q;
-    let (mut idx, mut max) = (vec![NONE; outputs], crate::buffers::filled(outputs, E::neg_infinity()));
+    // Every maximum is written by `argmax_plane` (-inf first).
+    let (mut idx, mut max) = (vec![NONE; outputs], crate::buffers::reused(outputs));
     if p == 0 || q == 0 {
         return (idx, max);
     }
@@ -154,11 +155,10 @@ fn max_pool_raw<E: Element>(x: &Tensor<E>, geo: &PoolGeom) -> (Vec<i64>, Vec<E>)
     let tasks: Vec<_> = idx.chunks_mut(planes).zip(max.chunks_mut(planes)).enumerate().collect();
     with_contiguous(x, |xd| {
         let task = |(t, (idx, max)): (usize, (&mut [i64], &mut [E]))| {
-            let mut scratch = Scratch { best: vec![E::zero(); q], arg: vec![EMPTY; q], value: vec![E::zero(); q] };
+            let mut scratch = Scratch { arg: vec![EMPTY; q], value: vec![E::zero(); q] };
             for (b, (out, max)) in idx.chunks_mut(q).zip(max.chunks_mut(q)).enumerate() {
                 let b = t * planes / q + b;
-                argmax_plane(&xd[b * p..(b + 1) * p], &tap_indices, grid, out, &mut scratch);
-                max.copy_from_slice(&scratch.best);
+                argmax_plane(&xd[b * p..(b + 1) * p], &tap_indices, grid, out, max, &mut scratch);
             }
         };
         match xd.len() >= PAR_MIN {
@@ -210,7 +210,8 @@ impl Grid {
 
 vectorized! {
     /// The arg-max of each window of `plane`: `out[o]` is the plane index of
-    /// output `o`'s maximum (`NONE` for an empty window), from
+    /// output `o`'s maximum (`NONE` for an empty window) and `max[o]` the
+    /// maximum (-inf for an empty window), from
     /// `tap_indices`, one block of outputs' plane indices per tap in window
     /// order. Each tap's values are first gathered side by side (read as
     /// strided runs of rows where the windows form a `grid`), so that the
@@ -220,9 +221,10 @@ vectorized! {
         tap_indices: &[u32],
         grid: Option<Grid>,
         out: &mut [i64],
+        best: &mut [E],
         scratch: &mut Scratch<E>,
     ) {
-        let Scratch { best, arg, value } = scratch;
+        let Scratch { arg, value } = scratch;
         best.fill(E::neg_infinity());
         arg.fill(EMPTY);
         let last = plane.len() - 1;
@@ -250,10 +252,9 @@ vectorized! {
 /// [`NONE`] among the `u32` plane indices of [`argmax_plane`].
 const EMPTY: u32 = u32::MAX;
 
-/// Per-output scratch of [`argmax_plane`]: the best value and its plane
-/// index so far, and one tap's values.
+/// Per-output scratch of [`argmax_plane`]: the best value's plane index so
+/// far, and one tap's values.
 struct Scratch<E> {
-    best: Vec<E>,
     arg: Vec<u32>,
     value: Vec<E>,
 }
