@@ -419,8 +419,11 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
         // Operands that few tiles share are read in place: packing them would
         // cost as much as the products that reuse them. So is the batch that
         // multiplies a prepacked weight (measured: 80 to 92 GFLOP/s for
-        // 32x1024x256).
-        let direct_a = csa == 1 && (n <= DIRECT || matches!(rhs, Rhs::Packed(..)));
+        // 32x1024x256). So is a transposed `a` (each step's rows
+        // contiguous: the `gᵀ x` of a weight gradient) times at most two
+        // panels of `b`, a step's rows loaded as one line (measured on a Zen
+        // 4 core, 1 thread: 1024x1024x64 85-90 -> 111-113 GFLOP/s).
+        let direct_a = (csa == 1 && (n <= DIRECT || matches!(rhs, Rhs::Packed(..)))) || (rsa == 1 && n <= DIRECT / 2);
         // So is a row-major `b` of many columns times few rows, but for its
         // last partial panel, which is packed (measured, Sapphire Rapids, 1
         // thread: 32x256x1024 113 -> 152 GFLOP/s, 64x288x196 123 -> 134).
@@ -480,7 +483,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     let a_block = if direct_a {
-                        Operand { ptr: unsafe { a.add(ic * rsa + pc) }, step: 1, lane: rsa, index: rsa }
+                        Operand { ptr: unsafe { a.add(ic * rsa + pc * csa) }, step: csa, lane: rsa, index: rsa }
                     } else {
                         unsafe { I::pack::<MR>(mc, kc, a.add(ic * rsa + pc * csa), [csa, rsa], packed_a) };
                         Operand { ptr: packed_a.as_ptr(), step: MR, lane: 1, index: kc }
@@ -492,7 +495,7 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
                         let (first, second) = packed_a.split_at_mut(MR * kc);
                         let pack_tail = |(ir, rows): (usize, usize), panel: &mut [f32]| {
                             (rows > 0).then(|| {
-                                unsafe { I::pack::<MR>(rows, kc, a_block.at(ir).ptr, [1, rsa], panel) };
+                                unsafe { I::pack::<MR>(rows, kc, a_block.at(ir).ptr, [csa, rsa], panel) };
                                 (ir, rows, Operand { ptr: panel.as_ptr(), step: MR, lane: 1, index: kc })
                             })
                         };
