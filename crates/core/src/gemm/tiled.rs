@@ -420,10 +420,12 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
         // cost as much as the products that reuse them. So is the batch that
         // multiplies a prepacked weight (measured: 80 to 92 GFLOP/s for
         // 32x1024x256). So is a transposed `a` (each step's rows
-        // contiguous: the `gᵀ x` of a weight gradient) times at most two
+        // contiguous: the `gᵀ x` of a weight gradient) times at most eight
         // panels of `b`, a step's rows loaded as one line (measured on a Zen
-        // 4 core, 1 thread: 1024x1024x64 85-90 -> 111-113 GFLOP/s).
-        let direct_a = (csa == 1 && (n <= DIRECT || matches!(rhs, Rhs::Packed(..)))) || (rsa == 1 && n <= DIRECT / 2);
+        // 4 core, 1 thread: 1024x1024x64 85-90 -> 111-113 GFLOP/s, then,
+        // up to 256 columns rather than 64, 1024x1024x256 106 -> 111 and
+        // 1024x992x256 107 -> 109; up to 1024, 1024^3 fell from 108 to 106).
+        let direct_a = (csa == 1 && (n <= DIRECT || matches!(rhs, Rhs::Packed(..)))) || (rsa == 1 && n <= 2 * DIRECT);
         // So is a row-major `b` of many columns times few rows, but for its
         // last partial panel, which is packed (measured, Sapphire Rapids, 1
         // thread: 32x256x1024 113 -> 152 GFLOP/s, 64x288x196 123 -> 134).
