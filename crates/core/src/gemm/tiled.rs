@@ -435,17 +435,17 @@ unsafe fn blocked<I: Isa, const MR: usize, const NV: usize, const NR: usize>(
         // 128-row halves on 2 threads made the transformer step 2.5% slower);
         // a narrow `b` (an attention head's) is cheap to pack.
         let direct_b = m <= DIRECT / 2 && n > DIRECT && matches!(rhs, Rhs::Strided(_, [_, 1]));
+        let depth = depth_of_blocks(k);
         // In place, `a`'s last rows are still packed (two panels at most).
-        let packed_a = lines_a.first(if direct_a { 2 * MR } else { m.min(MC).next_multiple_of(MR) } * k.min(KC));
+        let packed_a = lines_a.first(if direct_a { 2 * MR } else { m.min(MC).next_multiple_of(MR) } * depth);
         // Whole panels a block, so that a prepacked `b`'s panels line up.
         let nc_max = NC / NR * NR;
         let packed_b = match rhs {
-            Rhs::Strided(..) => lines_b.first(n.min(nc_max).next_multiple_of(NR) * k.min(KC)),
+            Rhs::Strided(..) => lines_b.first(n.min(nc_max).next_multiple_of(NR) * depth),
             Rhs::Packed(..) => &mut [],
         };
         for jc in (0..n).step_by(nc_max) {
             let nc = nc_max.min(n - jc);
-            let depth = depth_of_blocks(k);
             for pc in (0..k).step_by(depth) {
                 let kc = depth.min(k - pc);
                 // SAFETY (all the calls below): every block lies inside the
